@@ -1,0 +1,181 @@
+"""The ``reminderbot`` command: run, db upgrade, messages check, sandbox.
+
+Operator mistakes (a missing token, a broken config or messages file, an unreachable database)
+end with one clear sentence and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from reminderbot import __version__
+from reminderbot.config import ConfigError, Settings, load_settings
+
+EXIT_USAGE = 2
+log = logging.getLogger("reminderbot")
+
+
+class StartupError(Exception):
+    """A problem the operator must fix; the message is what they read."""
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+async def _upgrade(url: str) -> str | None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from reminderbot.storage.db import create_engine
+    from reminderbot.storage.migrate import current_revision, upgrade
+
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        return await current_revision(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        raise StartupError(
+            f"The database at {_safe_url(url)} cannot be reached or migrated "
+            f"({type(exc).__name__}); check REMINDERBOT_DATABASE_URL."
+        ) from exc
+    finally:
+        await engine.dispose()
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    revision = asyncio.run(_upgrade(settings.database_url))
+    print(f"database {_safe_url(settings.database_url)} is at revision {revision}")
+    return 0
+
+
+def cmd_messages_check(args: argparse.Namespace) -> int:
+    from reminderbot.content.check import check_messages
+
+    messages_dir = Path(args.dir) if args.dir else _load(args).messages_dir
+    article = Path(args.article) if args.article else messages_dir / "article.txt"
+    problems = check_messages(messages_dir, article if article.exists() else None)
+    if not article.exists():
+        print(f"warning: {article} not found; sources were not checked", file=sys.stderr)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {messages_dir}", file=sys.stderr)
+        return 1
+    print(f"messages in {messages_dir} are valid")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from reminderbot.content import MessagesError, load_catalog
+    from reminderbot.logs import configure
+    from reminderbot.storage.db import create_engine, create_session_factory
+    from reminderbot.telegram.app import ALLOWED_UPDATES, build_application
+    from reminderbot.telegram.context import AppState
+
+    settings = _load(args)
+    token = settings.require_token()
+    configure(settings.log_level, token)
+    try:
+        catalog = load_catalog(settings.messages_dir, settings.default_language)
+    except MessagesError as exc:
+        raise StartupError(
+            f"The words in {settings.messages_dir} are not valid ({exc.problems[0]}); "
+            "run `reminderbot messages check` for the full list."
+        ) from exc
+    revision = asyncio.run(_upgrade(settings.database_url))
+    log.info("database ready at revision %s", revision)
+    engine = create_engine(settings.database_url)
+    state = AppState(settings=settings, catalog=catalog, sessions=create_session_factory(engine))
+    application = build_application(state, token=token, base_url=settings.bot_api_url)
+    log.info("reminderbot %s starting (long polling)", __version__)
+    application.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from reminderbot.sandbox.runner import run_sandbox
+
+    asyncio.run(run_sandbox(port=args.port, open_browser=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reminderbot",
+        description="A consent-first Telegram companion for couples rebuilding trust.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $REMINDERBOT_CONFIG or config/reminderbot.toml)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run the bot with long polling",
+        description="Apply pending database migrations, then run the bot with long polling. "
+        "Needs REMINDERBOT_TOKEN.",
+    )
+    run.set_defaults(func=cmd_run)
+
+    db = sub.add_parser("db", help="database commands", description="Database commands.")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_sub.add_parser(
+        "upgrade",
+        help="apply pending migrations",
+        description="Create or upgrade the database at REMINDERBOT_DATABASE_URL.",
+    )
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    messages = sub.add_parser("messages", help="messages commands", description="Messages.")
+    messages_sub = messages.add_subparsers(
+        dest="messages_command", required=True, metavar="COMMAND"
+    )
+    check = messages_sub.add_parser(
+        "check",
+        help="validate every file in messages/",
+        description="Validate the words in messages/: ids, lengths, placeholders, every "
+        "language has every key, every source is in the article. Exit 1 on any problem.",
+    )
+    check.add_argument("--dir", metavar="PATH", help="messages folder (default: from config)")
+    check.add_argument("--article", metavar="PATH", help="article (default: <dir>/article.txt)")
+    check.set_defaults(func=cmd_messages_check)
+
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="try the bot locally, without Telegram",
+        description="Start a local Bot API server, the real bot against it and a temporary "
+        "database, and print a localhost page with two chats (Partner A and Partner B).",
+    )
+    sandbox.add_argument("--port", type=int, default=8080, help="page port (default 8080)")
+    sandbox.set_defaults(func=cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, StartupError) as exc:
+        print(f"reminderbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Database models. Every row about a person hangs off ``people`` with ON DELETE CASCADE, so
+erasing a person is one DELETE and leaves no trace of their Telegram id anywhere."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime, time
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (naive storage) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum(cls: type[enum.Enum], length: int = 24) -> Enum:
+    # Stored as plain strings (no native ENUM type), so adding a member needs no type migration.
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), time: Time()}
+
+
+ALL_WEEKDAYS = 0b1111111
+
+
+class ConsentState(enum.StrEnum):
+    GIVEN = "given"
+    STOPPED = "stopped"
+
+
+class Audience(enum.StrEnum):
+    """Mirrors reminderbot.content.Audience; 'prefer not to say' is ANYONE."""
+
+    ANYONE = "anyone"
+    HURT_PARTNER = "hurt_partner"
+    INVOLVED_PARTNER = "involved_partner"
+
+
+class DeliveryStatus(enum.StrEnum):
+    CLAIMED = "claimed"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class Mood(enum.StrEnum):
+    STEADY = "steady"
+    HEAVY = "heavy"
+    NEED_SPACE = "need_space"
+    OPEN = "open"
+
+
+class Person(Base):
+    """One partner. A row exists only once they said yes; 'not now' stores nothing."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    language: Mapped[str] = mapped_column(String(8))
+    timezone: Mapped[str] = mapped_column(String(64))
+
+    consent: Mapped[ConsentState] = mapped_column(_enum(ConsentState))
+    consent_given_at: Mapped[datetime]
+    consent_withdrawn_at: Mapped[datetime | None]
+
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    unreachable_since: Mapped[datetime | None]
+
+    # What they receive. Weekdays are a bitmask, Monday = bit 0.
+    audience: Mapped[Audience] = mapped_column(_enum(Audience), default=Audience.ANYONE)
+    wants_affirmations: Mapped[bool] = mapped_column(Boolean, default=True)
+    wants_practices: Mapped[bool] = mapped_column(Boolean, default=True)
+    wants_checkin_prompts: Mapped[bool] = mapped_column(Boolean, default=False)
+    weekdays: Mapped[int] = mapped_column(Integer, default=ALL_WEEKDAYS)
+    quiet_start: Mapped[time | None]
+    quiet_end: Mapped[time | None]
+
+    # Pause: paused_at set and paused_until empty means "until I resume".
+    paused_at: Mapped[datetime | None]
+    paused_until: Mapped[datetime | None] = mapped_column(index=True)
+
+    # Discreet delivery: a neutral first line for lock screens, and/or no sound.
+    discreet_preview: Mapped[bool] = mapped_column(Boolean, default=False)
+    silent: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Content rotation: a per-person shuffled order of the pool, walked one step per reminder,
+    # so no line repeats until the pool is used up, without a query per send.
+    content_seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    content_position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    schedules: Mapped[list[Schedule]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Schedule(Base):
+    """One daily local time of one person; ``next_due_at`` (UTC) is what the dispatcher reads."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (UniqueConstraint("person_id", "local_time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    local_time: Mapped[time]
+    # None: a reminder from the person's chosen kinds; a ContentKind value: only that kind.
+    kind: Mapped[str | None] = mapped_column(String(24))
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="schedules")
+
+
+class Delivery(Base):
+    """One occurrence of one schedule. The unique (schedule_id, due_at) key is what makes a
+    second send of the same occurrence impossible, even with several dispatchers."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "due_at"),
+        Index("ix_deliveries_person_id_due_at", "person_id", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"))
+    due_at: Mapped[datetime]
+    kind: Mapped[str | None] = mapped_column(String(24))
+    content_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus), index=True)
+    reason: Mapped[str | None] = mapped_column(String(64))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # While CLAIMED: when this row may be taken again. It is a lease while a send is in flight
+    # (a crashed process's claims come back when it runs out) and a backoff after a failure.
+    retry_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Sends whose fate is unknown (time-outs, crashes mid-send): repeated at most once.
+    uncertain: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None]
+
+
+class CheckIn(Base):
+    """A one-tap answer to a reminder; one per delivery (a second tap changes it)."""
+
+    __tablename__ = "checkins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), unique=True
+    )
+    mood: Mapped[Mood] = mapped_column(_enum(Mood))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
