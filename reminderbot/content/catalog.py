@@ -1,0 +1,195 @@
+"""The words the bot says, loaded from ``messages/<lang>/`` and looked up by key or content kind.
+
+``ui.yaml`` holds interface strings (str.format templates keyed by dotted path); ``content.yaml``
+holds the pool of affirmations, practices and prompts. Both are validated before a Catalog exists,
+so lookups on the hot path never need to cope with a malformed file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import combinations
+from pathlib import Path
+from string import Formatter
+
+
+class ContentKind(StrEnum):
+    AFFIRMATION = "affirmation"
+    PRACTICE = "practice"
+    COUPLE_PROMPT = "couple_prompt"
+    CHECKIN_PROMPT = "checkin_prompt"
+    GROUNDING = "grounding"
+
+
+class Audience(StrEnum):
+    ANYONE = "anyone"
+    HURT_PARTNER = "hurt_partner"
+    INVOLVED_PARTNER = "involved_partner"
+
+
+@dataclass(frozen=True, slots=True)
+class ContentItem:
+    id: str
+    kind: ContentKind
+    audience: Audience
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the message files, phrased for the editor who has to fix it."""
+
+    file: str  # relative to the messages folder's parent, e.g. "messages/en/ui.yaml"
+    key: str  # dotted UI key, content id, "line 12", or "" when the whole file is meant
+    reason: str
+
+    def __str__(self) -> str:
+        if not self.key:
+            return f"{self.file}: {self.reason}"
+        return f"{self.file}: {self.key}: {self.reason}"
+
+
+class MessagesError(Exception):
+    """The message files are not usable; ``problems`` lists everything found, not just the first."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: list[Problem] = list(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+# Every (audience, kind subset) pool is built up front: items() runs for every reminder sent.
+_KIND_SUBSETS: tuple[frozenset[ContentKind], ...] = tuple(
+    frozenset(subset)
+    for size in range(len(ContentKind) + 1)
+    for subset in combinations(ContentKind, size)
+)
+
+# Which item audiences each requested audience may receive.
+_AUDIENCE_REACH: dict[Audience, frozenset[Audience]] = {
+    Audience.ANYONE: frozenset({Audience.ANYONE}),
+    Audience.HURT_PARTNER: frozenset({Audience.ANYONE, Audience.HURT_PARTNER}),
+    Audience.INVOLVED_PARTNER: frozenset({Audience.ANYONE, Audience.INVOLVED_PARTNER}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    text: str
+    needs_format: bool  # False: ``text`` is already final (``{{``/``}}`` unescaped)
+
+
+def _template(text: str) -> _Template:
+    if any(field is not None for _, field, _, _ in Formatter().parse(text)):
+        return _Template(text, needs_format=True)
+    return _Template(text.format_map({}), needs_format=False)
+
+
+class Catalog:
+    """Validated messages for every language, with a default language to fall back on.
+
+    Usually built by :func:`load_catalog`; tests may construct one directly from plain mappings.
+    """
+
+    def __init__(
+        self,
+        default_language: str,
+        ui: Mapping[str, Mapping[str, str]],
+        items: Mapping[str, Sequence[ContentItem]],
+    ) -> None:
+        if default_language not in ui:
+            raise ValueError(f"default language {default_language!r} has no UI strings")
+        self.default_language = default_language
+        self.languages: tuple[str, ...] = tuple(sorted(ui))
+        self._ui = {
+            lang: {key: _template(text) for key, text in table.items()}
+            for lang, table in ui.items()
+        }
+        self._ui_keys = frozenset(ui[default_language])
+        # Translations follow the default language's order so a person's place in their rotation
+        # points at the same line whichever language they read.
+        order = {item.id: index for index, item in enumerate(items.get(default_language, ()))}
+        self._items: dict[str, dict[str, ContentItem]] = {}
+        self._pools: dict[
+            str, dict[tuple[Audience, frozenset[ContentKind]], tuple[ContentItem, ...]]
+        ]
+        self._pools = {}
+        for lang in self.languages:
+            ordered = sorted(items.get(lang, ()), key=lambda item: order.get(item.id, len(order)))
+            self._items[lang] = {item.id: item for item in ordered}
+            self._pools[lang] = {
+                (audience, kinds): tuple(
+                    item for item in ordered if item.kind in kinds and item.audience in reach
+                )
+                for audience, reach in _AUDIENCE_REACH.items()
+                for kinds in _KIND_SUBSETS
+            }
+
+    def _language(self, lang: str | None) -> str:
+        return lang if lang is not None and lang in self._ui else self.default_language
+
+    def text(self, key: str, lang: str | None = None, /, **params: object) -> str:
+        """The UI string ``key`` in ``lang`` (default language if missing), formatted with params.
+
+        Extra params are ignored, so callers can always pass shared ones such as practice_name.
+        """
+        template = self._ui[self._language(lang)].get(key)
+        if template is None:
+            raise KeyError(f"unknown message key {key!r}")
+        if not template.needs_format:
+            return template.text
+        try:
+            return template.text.format_map(params)
+        except KeyError as exc:
+            raise KeyError(f"message {key!r} needs a value for {{{exc.args[0]}}}") from exc
+
+    def has(self, key: str) -> bool:
+        return key in self._ui_keys
+
+    def resolve_language(self, code: str | None) -> str:
+        """Map a Telegram ``language_code`` ("en-US", "pt_br", "DE") onto a language we have."""
+        if not code:
+            return self.default_language
+        wanted = code.strip().lower().replace("_", "-")
+        if wanted in self._ui:
+            return wanted
+        primary = wanted.split("-", 1)[0]
+        return primary if primary in self._ui else self.default_language
+
+    def items(
+        self,
+        lang: str,
+        kinds: Collection[ContentKind],
+        audience: Audience = Audience.ANYONE,
+    ) -> Sequence[ContentItem]:
+        """Items of ``kinds`` that suit ``audience``, in file order (stable across calls).
+
+        ANYONE gets only items for anyone; a partner role also gets the items written for it.
+        """
+        return self._pools[self._language(lang)][(Audience(audience), frozenset(kinds))]
+
+    def item(self, lang: str, item_id: str) -> ContentItem | None:
+        found = self._items[self._language(lang)].get(item_id)
+        if found is None:
+            return self._items[self.default_language].get(item_id)
+        return found
+
+    def ui_keys(self) -> frozenset[str]:
+        return self._ui_keys
+
+
+def load_catalog(messages_dir: Path, default_language: str = "en") -> Catalog:
+    """Read and validate ``messages_dir``; raise MessagesError listing every problem found."""
+    # Imported here because the checker builds on this module's types.
+    from reminderbot.content.check import read_messages
+
+    messages, problems = read_messages(messages_dir, default_language)
+    if problems:
+        raise MessagesError(problems)
+    return Catalog(
+        default_language,
+        {lang: data.ui for lang, data in messages.items()},
+        {lang: data.items for lang, data in messages.items()},
+    )
