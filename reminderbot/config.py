@@ -7,6 +7,7 @@ the CLI can print it and exit with code 2 instead of showing a traceback.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import time, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 ENV_PREFIX = "REMINDERBOT_"
@@ -82,6 +84,9 @@ class Settings(BaseSettings):
     paid_broadcast: bool = False
     stale_after: timedelta = timedelta(hours=2)
     protect_content: bool = True
+
+    # Check-ins
+    note_max_chars: int = Field(default=500, ge=1, le=3000)
 
     @field_validator("default_timezone")
     @classmethod
@@ -180,6 +185,14 @@ def load_settings(config_path: Path | None = None) -> Settings:
         settings = Settings(**file_values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:
+        # Raised for an environment value that should be JSON (a list or table) and is not.
+        match = re.search(r'field "(\w+)"', str(exc))
+        name = match.group(1) if match else "settings"
+        raise ConfigError(
+            f"Setting {name} ({ENV_PREFIX}{name.upper()}) is invalid: lists and tables in "
+            "environment variables are written as JSON, e.g. [123456789]."
+        ) from None
     return settings
 
 

@@ -209,5 +209,7 @@ class CheckIn(Base):
     )
     mood: Mapped[Mood] = mapped_column(_enum(Mood))
     note: Mapped[str | None] = mapped_column(Text)
+    # While set and in the future, the person's next short text is kept as this check-in's note.
+    note_open_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

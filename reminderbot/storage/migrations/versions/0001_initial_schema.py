@@ -108,6 +108,9 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=64), nullable=True),
         sa.Column("telegram_message_id", sa.BigInteger(), nullable=True),
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("uncertain", sa.Integer(), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"],
@@ -128,6 +131,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_deliveries_person_id_due_at", ["person_id", "due_at"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_deliveries_retry_at"), ["retry_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_deliveries_status"), ["status"], unique=False)
 
     op.create_table(
@@ -143,6 +147,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("note_open_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -171,6 +176,7 @@ def downgrade() -> None:
     op.drop_table("checkins")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deliveries_status"))
+        batch_op.drop_index(batch_op.f("ix_deliveries_retry_at"))
         batch_op.drop_index("ix_deliveries_person_id_due_at")
 
     op.drop_table("deliveries")

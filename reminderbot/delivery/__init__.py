@@ -1,0 +1,1 @@
+"""Delivery: the dispatcher that turns due schedules into sent messages."""

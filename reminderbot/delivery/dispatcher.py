@@ -1,0 +1,577 @@
+"""The dispatcher: the database is the source of truth, the JobQueue only the clock.
+
+Each tick, in one transaction, claims a bounded batch of due work (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so several instances share it), records one delivery per occurrence under the unique
+key (schedule_id, due_at), and advances the schedules. Then it sends, re-checking consent, pause
+and reachability right before each send, and records every outcome.
+
+Delivery guarantee: at most once per occurrence, except one case we accept and cannot avoid
+without Telegram idempotency keys: if the process dies after Telegram accepted a message but
+before the outcome was committed, the claim's lease runs out and the message is sent once more.
+A send whose fate is unknown (time-out, crash mid-send) is repeated at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time as monotonic_time
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.warnings import PTBDeprecationWarning
+
+from reminderbot.content import Audience as ContentAudience
+from reminderbot.content import Catalog, ContentItem, ContentKind
+from reminderbot.delivery.changes import PersonChanges
+from reminderbot.delivery.pacing import Pacer
+from reminderbot.delivery.rotation import pick
+from reminderbot.services.pausing import is_paused
+from reminderbot.services.schedules import occurrence_after
+from reminderbot.services.timekeeping import in_quiet_hours
+from reminderbot.storage.db import SessionFactory
+from reminderbot.storage.models import (
+    ConsentState,
+    Delivery,
+    DeliveryStatus,
+    Person,
+    Schedule,
+    utcnow,
+)
+from reminderbot.telegram.keyboards import reminder_markup, reminder_text
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+MAX_IN_FLIGHT = 32
+MAX_IN_TASK_429_WAITS = 3
+# How long one tick may keep draining a backlog before it lets the next tick start.
+TICK_BUDGET_SECONDS = 20.0
+
+
+class Reason(enum.StrEnum):
+    STALE = "stale"
+    PAUSED = "paused"
+    QUIET_HOURS = "quiet_hours"
+    COALESCED = "coalesced"
+    INACTIVE = "inactive"
+    NO_CONTENT = "no_content"
+    BLOCKED = "blocked"
+    CHAT_NOT_FOUND = "chat_not_found"
+    UNCERTAIN = "uncertain"
+    REJECTED = "rejected"
+    IN_FLIGHT = "in_flight"
+    RETRY = "retry"
+
+
+@dataclass(slots=True)
+class Outgoing:
+    delivery_id: int
+    person_id: int
+    chat_id: int
+    due_at: datetime
+    text: str
+    markup: InlineKeyboardMarkup
+    silent: bool
+    uncertain: int
+    attempts: int
+
+
+@dataclass(slots=True)
+class TickStats:
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retried: int = 0
+    rate_limited: int = 0
+    pause_ends: int = 0
+    reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _kinds_for(person: Person, schedule: Schedule) -> list[ContentKind]:
+    if schedule.kind is not None:
+        return [ContentKind(schedule.kind)]
+    kinds = []
+    if person.wants_affirmations:
+        kinds.append(ContentKind.AFFIRMATION)
+    if person.wants_practices:
+        kinds.append(ContentKind.PRACTICE)
+    if person.wants_checkin_prompts:
+        kinds.append(ContentKind.CHECKIN_PROMPT)
+    return kinds
+
+
+def _may_send(person: Person, now: datetime) -> Reason | None:
+    if person.consent is not ConsentState.GIVEN or not person.reachable:
+        return Reason.INACTIVE
+    if is_paused(person, now):
+        return Reason.PAUSED
+    return None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        catalog: Catalog,
+        bot: Bot,
+        rate: float | None,
+        stale_after: timedelta,
+        protect_content: bool,
+        clock: Callable[[], datetime] = utcnow,
+        changes: PersonChanges | None = None,
+        tick_seconds: float = 1.0,
+    ) -> None:
+        self.sessions = sessions
+        self.catalog = catalog
+        self.bot = bot
+        self.stale_after = stale_after
+        self.protect_content = protect_content
+        self.clock = clock
+        self.changes = changes or PersonChanges()
+        self.pacer = Pacer(rate)
+        # Backpressure: claim only what can leave within about two ticks, so a crash never
+        # leaves a mountain of claimed work behind.
+        self.batch_size = max(10, int((rate or 1000.0) * tick_seconds * 2))
+        # Re-read pause/consent this often (in messages) while sending, for other instances'
+        # changes; changes made in this process are seen at once through ``changes``.
+        self.recheck_every = max(1, int((rate or 1000.0) / 10))
+        self._running = False
+
+    # ----------------------------------------------------------------- the tick
+    async def tick(self) -> TickStats:
+        """One pass; drains a backlog in bounded batches. Overlapping calls return at once."""
+        stats = TickStats()
+        if self._running:
+            return stats
+        self._running = True
+        started = monotonic_time.monotonic()
+        try:
+            await self._end_pauses(stats)
+            while True:
+                outgoing = await self._claim(stats)
+                if outgoing:
+                    await self._send_all(outgoing, stats)
+                full = len(outgoing) >= self.batch_size
+                if not full or monotonic_time.monotonic() - started > TICK_BUDGET_SECONDS:
+                    break
+            self.pacer.forget_idle_chats()
+            self.changes.prune()
+        finally:
+            self._running = False
+        return stats
+
+    # ----------------------------------------------------------------- claiming
+    async def _claim(self, stats: TickStats) -> list[Outgoing]:
+        now = self.clock()
+        async with self.sessions.begin() as session:
+            outgoing = await self._claim_retries(session, now, stats)
+            room = self.batch_size - len(outgoing)
+            if room > 0:
+                outgoing += await self._claim_occurrences(session, now, room, stats)
+        return outgoing
+
+    async def _claim_occurrences(
+        self, session: AsyncSession, now: datetime, limit: int, stats: TickStats
+    ) -> list[Outgoing]:
+        query = (
+            select(Schedule, Person)
+            .join(Person, Person.id == Schedule.person_id)
+            .where(Schedule.next_due_at <= now)
+            .order_by(Schedule.next_due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=Schedule)
+        )
+        rows = (await session.execute(query)).all()
+        if not rows:
+            return []
+
+        # A person gets at most one message per pass: after an outage their latest due
+        # occurrence is sent and earlier ones are recorded as coalesced, not a burst.
+        latest: dict[int, tuple[Schedule, datetime]] = {}
+        for schedule, person in rows:
+            due = schedule.next_due_at
+            assert due is not None
+            best = latest.get(person.id)
+            if best is None or due > best[1]:
+                latest[person.id] = (schedule, due)
+
+        records: list[dict[str, Any]] = []
+        for schedule, person in rows:
+            due = schedule.next_due_at
+            assert due is not None
+            reason = self._skip_reason(person, schedule, due, now, latest)
+            record: dict[str, Any] = {
+                "person_id": person.id,
+                "schedule_id": schedule.id,
+                "due_at": due,
+                "claimed_at": now,
+                "attempts": 0,
+                "uncertain": 0,
+            }
+            if reason is None:
+                item = self._choose(person, schedule)
+                if item is None:
+                    reason = Reason.NO_CONTENT
+                else:
+                    record.update(kind=item.kind.value, content_id=item.id)
+            if reason is None:
+                record.update(
+                    status=DeliveryStatus.CLAIMED, reason=Reason.IN_FLIGHT, retry_at=now + LEASE
+                )
+            else:
+                record.update(status=DeliveryStatus.SKIPPED, reason=reason, finished_at=now)
+                stats.skipped += 1
+                stats.reasons[reason] += 1
+            records.append(record)
+            schedule.next_due_at = occurrence_after(person, schedule, max(due, now))
+
+        inserted = await self._insert_deliveries(session, records)
+        stats.claimed += len(rows)
+        people = {person.id: person for _, person in rows}
+        outgoing = []
+        for record in records:
+            delivery_id = inserted.get((record["schedule_id"], record["due_at"]))
+            if delivery_id is None or record["status"] is not DeliveryStatus.CLAIMED:
+                continue
+            outgoing.append(self._render(people[record["person_id"]], delivery_id, record))
+        return outgoing
+
+    def _skip_reason(
+        self,
+        person: Person,
+        schedule: Schedule,
+        due: datetime,
+        now: datetime,
+        latest: dict[int, tuple[Schedule, datetime]],
+    ) -> Reason | None:
+        if now - due > self.stale_after:
+            return Reason.STALE
+        if latest[person.id][0].id != schedule.id:
+            return Reason.COALESCED
+        if (blocked := _may_send(person, now)) is not None:
+            return blocked
+        if in_quiet_hours(due, person.timezone, person.quiet_start, person.quiet_end):
+            return Reason.QUIET_HOURS
+        return None
+
+    def _choose(self, person: Person, schedule: Schedule) -> ContentItem | None:
+        pool = self.catalog.items(
+            person.language, _kinds_for(person, schedule), ContentAudience(person.audience.value)
+        )
+        item = pick(pool, person.content_seed, person.content_position)
+        if item is not None:
+            person.content_position += 1
+        return item
+
+    async def _insert_deliveries(
+        self, session: AsyncSession, records: list[dict[str, Any]]
+    ) -> dict[tuple[int, datetime], int]:
+        """Insert, ignoring occurrences that already have a delivery (the unique key is what
+        makes a second send of the same occurrence impossible)."""
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        columns = ["status", "reason", "retry_at", "finished_at", "kind", "content_id"]
+        for record in records:
+            for column in columns:
+                record.setdefault(column, None)
+        statement = (
+            insert(Delivery)
+            .on_conflict_do_nothing(index_elements=["schedule_id", "due_at"])
+            .returning(Delivery.id, Delivery.schedule_id, Delivery.due_at)
+        )
+        result = await session.execute(statement, records)
+        return {(row.schedule_id, row.due_at): row.id for row in result}
+
+    async def _claim_retries(
+        self, session: AsyncSession, now: datetime, stats: TickStats
+    ) -> list[Outgoing]:
+        """Deliveries whose backoff passed, or whose lease ran out because a process died."""
+        query = (
+            select(Delivery, Person)
+            .join(Person, Person.id == Delivery.person_id)
+            .where(Delivery.status == DeliveryStatus.CLAIMED, Delivery.retry_at <= now)
+            .order_by(Delivery.retry_at)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True, of=Delivery)
+        )
+        rows = (await session.execute(query)).all()
+        outgoing = []
+        for delivery, person in rows:
+            if delivery.reason == Reason.IN_FLIGHT:
+                # The lease ran out mid-send: Telegram may or may not have the message.
+                delivery.uncertain += 1
+            reason = _may_send(person, now)
+            if now - delivery.due_at > self.stale_after:
+                reason = Reason.STALE
+            elif delivery.uncertain > 1:
+                reason = Reason.UNCERTAIN
+            item = self.catalog.item(person.language, delivery.content_id or "")
+            if reason is None and item is None:
+                reason = Reason.NO_CONTENT
+            if reason is not None:
+                failed = reason in {Reason.STALE, Reason.UNCERTAIN}
+                delivery.status = DeliveryStatus.FAILED if failed else DeliveryStatus.SKIPPED
+                delivery.reason = reason
+                delivery.retry_at = None
+                delivery.finished_at = now
+                stats.reasons[reason] += 1
+                if failed:
+                    stats.failed += 1
+                else:
+                    stats.skipped += 1
+                continue
+            delivery.reason = Reason.IN_FLIGHT
+            delivery.retry_at = now + LEASE
+            stats.retried += 1
+            assert item is not None
+            outgoing.append(
+                self._render(
+                    person,
+                    delivery.id,
+                    {
+                        "due_at": delivery.due_at,
+                        "content_text": item.text,
+                        "uncertain": delivery.uncertain,
+                        "attempts": delivery.attempts,
+                    },
+                    item_text=item.text,
+                )
+            )
+        return outgoing
+
+    def _render(
+        self,
+        person: Person,
+        delivery_id: int,
+        record: dict[str, Any],
+        item_text: str | None = None,
+    ) -> Outgoing:
+        if item_text is None:
+            item = self.catalog.item(person.language, record["content_id"])
+            assert item is not None
+            item_text = item.text
+        return Outgoing(
+            delivery_id=delivery_id,
+            person_id=person.id,
+            chat_id=person.chat_id,
+            due_at=record["due_at"],
+            text=reminder_text(
+                self.catalog, person.language, item_text, discreet=person.discreet_preview
+            ),
+            markup=reminder_markup(self.catalog, person.language, delivery_id),
+            silent=person.silent,
+            uncertain=record.get("uncertain", 0),
+            attempts=record.get("attempts", 0),
+        )
+
+    # ----------------------------------------------------------------- sending
+    async def _send_all(self, outgoing: Sequence[Outgoing], stats: TickStats) -> None:
+        results: dict[int, dict[str, Any]] = {}
+        unreachable: set[int] = set()
+        semaphore = asyncio.Semaphore(MAX_IN_FLIGHT)
+        for start in range(0, len(outgoing), self.recheck_every):
+            chunk = outgoing[start : start + self.recheck_every]
+            checked_at = self.changes.now()
+            blocked = await self._blocked_people({o.person_id for o in chunk})
+
+            async def one(
+                message: Outgoing,
+                checked_at: float = checked_at,
+                blocked: dict[int, Reason] = blocked,
+            ) -> None:
+                async with semaphore:
+                    await self._send_one(message, checked_at, blocked, results, unreachable, stats)
+
+            await asyncio.gather(*(one(message) for message in chunk))
+        await self._record(results, unreachable)
+
+    async def _blocked_people(self, person_ids: Iterable[int]) -> dict[int, Reason]:
+        """Who may no longer be sent to, read fresh from the database."""
+        now = self.clock()
+        async with self.sessions.begin() as session:
+            people = (
+                await session.execute(select(Person).where(Person.id.in_(list(person_ids))))
+            ).scalars()
+            blocked = {p.id: r for p in people if (r := _may_send(p, now)) is not None}
+        return blocked
+
+    async def _send_one(
+        self,
+        message: Outgoing,
+        checked_at: float,
+        blocked: dict[int, Reason],
+        results: dict[int, dict[str, Any]],
+        unreachable: set[int],
+        stats: TickStats,
+    ) -> None:
+        for _ in range(MAX_IN_TASK_429_WAITS + 1):
+            await self.pacer.slot(message.chat_id)
+            # Last look right before the send: a pause or stop in this process since the
+            # snapshot forces a fresh read of this one person.
+            if self.changes.since(message.person_id, checked_at):
+                blocked.update(await self._blocked_people([message.person_id]))
+                if message.person_id not in blocked:
+                    checked_at = self.changes.now()
+            if (reason := blocked.get(message.person_id)) is not None:
+                results[message.delivery_id] = self._finish(DeliveryStatus.SKIPPED, reason)
+                stats.skipped += 1
+                stats.reasons[reason] += 1
+                return
+            try:
+                sent = await self.bot.send_message(
+                    message.chat_id,
+                    message.text,
+                    reply_markup=message.markup,
+                    disable_notification=message.silent,
+                    protect_content=self.protect_content,
+                )
+            except RetryAfter as exc:
+                # Wait out Telegram's retry_after for everyone, then send this one after it.
+                stats.rate_limited += 1
+                self.pacer.block_for(_retry_after_seconds(exc))
+                continue
+            except Forbidden:
+                self._unreachable(message, Reason.BLOCKED, results, unreachable, stats)
+                return
+            except BadRequest as exc:
+                if "chat not found" in exc.message.lower():
+                    self._unreachable(message, Reason.CHAT_NOT_FOUND, results, unreachable, stats)
+                else:
+                    log.warning("delivery %s rejected by Telegram", message.delivery_id)
+                    results[message.delivery_id] = self._finish(
+                        DeliveryStatus.FAILED, Reason.REJECTED
+                    )
+                    stats.failed += 1
+                return
+            except TimedOut:
+                # The request may have reached Telegram: repeat it at most once.
+                results[message.delivery_id] = self._retry(message, uncertain=True)
+                stats.reasons["timeout"] += 1
+                return
+            except NetworkError:
+                results[message.delivery_id] = self._retry(message, uncertain=False)
+                stats.reasons["network"] += 1
+                return
+            except TelegramError:
+                log.exception("delivery %s failed", message.delivery_id)
+                results[message.delivery_id] = self._finish(DeliveryStatus.FAILED, Reason.REJECTED)
+                stats.failed += 1
+                return
+            results[message.delivery_id] = {
+                "status": DeliveryStatus.SENT,
+                "reason": None,
+                "telegram_message_id": sent.message_id,
+                "retry_at": None,
+                "finished_at": self.clock(),
+                "attempts": message.attempts + 1,
+                "uncertain": message.uncertain,
+            }
+            stats.sent += 1
+            return
+        # Still rate limited after several waits: hand it to a later tick.
+        results[message.delivery_id] = self._retry(message, uncertain=False)
+
+    def _unreachable(
+        self,
+        message: Outgoing,
+        reason: Reason,
+        results: dict[int, dict[str, Any]],
+        unreachable: set[int],
+        stats: TickStats,
+    ) -> None:
+        results[message.delivery_id] = self._finish(DeliveryStatus.FAILED, reason)
+        unreachable.add(message.person_id)
+        stats.failed += 1
+        stats.reasons[reason] += 1
+
+    def _finish(self, status: DeliveryStatus, reason: Reason) -> dict[str, Any]:
+        return {"status": status, "reason": reason, "retry_at": None, "finished_at": self.clock()}
+
+    def _retry(self, message: Outgoing, *, uncertain: bool) -> dict[str, Any]:
+        attempts = message.attempts + 1
+        # Exponential backoff, capped; the stale cut-off ends the retries.
+        delay = timedelta(seconds=min(300, 2 ** min(attempts, 8)))
+        return {
+            "status": DeliveryStatus.CLAIMED,
+            "reason": Reason.RETRY,
+            "retry_at": self.clock() + delay,
+            "attempts": attempts,
+            "uncertain": message.uncertain + (1 if uncertain else 0),
+        }
+
+    async def _record(self, results: dict[int, dict[str, Any]], unreachable: set[int]) -> None:
+        if not results and not unreachable:
+            return
+        now = self.clock()
+        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for delivery_id, values in results.items():
+            by_shape[tuple(sorted(values))].append({"id": delivery_id, **values})
+        async with self.sessions.begin() as session:
+            for rows in by_shape.values():
+                await session.execute(update(Delivery), rows)
+            if unreachable:
+                ids = sorted(unreachable)
+                await session.execute(
+                    update(Person)
+                    .where(Person.id.in_(ids))
+                    .values(reachable=False, unreachable_since=now)
+                )
+                await session.execute(
+                    update(Schedule).where(Schedule.person_id.in_(ids)).values(next_due_at=None)
+                )
+                log.info("marked %d people unreachable", len(ids))
+
+    # ----------------------------------------------------------------- pause ends
+    async def _end_pauses(self, stats: TickStats) -> None:
+        """Pauses that ran out end with one gentle line, sent outside quiet hours."""
+        now = self.clock()
+        notices: list[tuple[int, int, str]] = []
+        async with self.sessions.begin() as session:
+            due: ColumnElement[bool] = Person.paused_until <= now
+            query = (
+                select(Person).where(due).limit(self.batch_size).with_for_update(skip_locked=True)
+            )
+            for person in (await session.execute(query)).scalars():
+                active = person.consent is ConsentState.GIVEN and person.reachable
+                if active and in_quiet_hours(
+                    now, person.timezone, person.quiet_start, person.quiet_end
+                ):
+                    continue  # the pause ends when the line can be sent
+                person.paused_at = None
+                person.paused_until = None
+                stats.pause_ends += 1
+                if active:
+                    notices.append((person.id, person.chat_id, person.language))
+        for person_id, chat_id, lang in notices:
+            await self.pacer.slot(chat_id)
+            try:
+                await self.bot.send_message(
+                    chat_id,
+                    self.catalog.text("pause.ended_by_itself", lang),
+                    protect_content=self.protect_content,
+                )
+            except TelegramError as exc:
+                log.warning(
+                    "pause-end line for person %s not sent: %s", person_id, type(exc).__name__
+                )
+
+
+def _retry_after_seconds(error: RetryAfter) -> float:
+    # PTB 22 warns that retry_after becomes a timedelta; accept both without the warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: int | timedelta = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -1,0 +1,48 @@
+"""Send pacing within Telegram's limits.
+
+Telegram allows about 30 messages per second overall and 1 per second per chat. We space sends
+evenly instead of using a token bucket: a bucket lets a full second's worth out at once, and the
+next send then lands in the same one-second window and earns a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+# Stay a little under the limit: clocks on both sides jitter, and a 429 costs far more than 3%.
+HEADROOM = 0.97
+PER_CHAT_INTERVAL = 1.0
+
+
+class Pacer:
+    def __init__(self, rate: float | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = 0.0 if rate is None else 1.0 / (rate * HEADROOM)
+        self._clock = clock
+        self._next_slot = 0.0
+        self._blocked_until = 0.0
+        self._last_per_chat: dict[int, float] = {}
+
+    def block_for(self, seconds: float) -> None:
+        """A 429 said to wait: nothing leaves before then, for any chat."""
+        self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+
+    async def slot(self, chat_id: int) -> None:
+        """Wait for this send's turn: global spacing, any 429 block, and the per-chat limit."""
+        while True:
+            now = self._clock()
+            start = max(now, self._next_slot, self._blocked_until)
+            last = self._last_per_chat.get(chat_id)
+            if last is not None:
+                start = max(start, last + PER_CHAT_INTERVAL)
+            if start <= now:
+                self._next_slot = now + self._interval
+                self._last_per_chat[chat_id] = now
+                return
+            await asyncio.sleep(start - now)
+
+    def forget_idle_chats(self) -> None:
+        cutoff = self._clock() - PER_CHAT_INTERVAL
+        for chat_id in [c for c, at in self._last_per_chat.items() if at < cutoff]:
+            del self._last_per_chat[chat_id]

@@ -1,0 +1,49 @@
+"""One-tap check-ins: one per reminder; tapping again changes the answer."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reminderbot.storage import repositories
+from reminderbot.storage.models import CheckIn, Delivery, Mood
+
+
+class CheckInResult(enum.Enum):
+    RECORDED = "recorded"
+    CHANGED = "changed"
+    NOT_FOUND = "not_found"  # unknown delivery, or one that belongs to someone else
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInOutcome:
+    result: CheckInResult
+    delivery: Delivery | None = None
+    checkin: CheckIn | None = None
+
+
+async def record(
+    session: AsyncSession, telegram_user_id: int, delivery_id: int, mood: Mood, now: datetime
+) -> CheckInOutcome:
+    person = await repositories.person_by_telegram_id(session, telegram_user_id)
+    delivery = await session.get(Delivery, delivery_id)
+    # Someone else's reminder looks exactly like a missing one: nothing leaks either way.
+    if person is None or delivery is None or delivery.person_id != person.id:
+        return CheckInOutcome(CheckInResult.NOT_FOUND)
+    existing = (
+        await session.execute(select(CheckIn).where(CheckIn.delivery_id == delivery.id))
+    ).scalar_one_or_none()
+    if existing is not None:
+        existing.mood = mood
+        existing.updated_at = now
+        return CheckInOutcome(CheckInResult.CHANGED, delivery, existing)
+    checkin = CheckIn(
+        person_id=person.id, delivery_id=delivery.id, mood=mood, created_at=now, updated_at=now
+    )
+    session.add(checkin)
+    await session.flush()
+    return CheckInOutcome(CheckInResult.RECORDED, delivery, checkin)

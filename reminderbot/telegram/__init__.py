@@ -1,0 +1,1 @@
+"""The Telegram layer: the Application, handlers, keyboards and callback data."""

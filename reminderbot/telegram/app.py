@@ -1,0 +1,193 @@
+"""The one wiring point: builds the Application and registers every handler, in order."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC
+
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import BotCommand, Update
+from telegram.constants import UpdateType
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from reminderbot.delivery.dispatcher import Dispatcher
+from reminderbot.telegram import callbacks
+from reminderbot.telegram.context import STATE_KEY, AppState, BotContext
+from reminderbot.telegram.handlers import (
+    checkins,
+    errors,
+    fallback,
+    help,
+    history,
+    leaving,
+    onboarding,
+    pausing,
+    settings,
+    support,
+)
+from reminderbot.telegram.keyboards import CHECKIN, PAUSE_FROM_REMINDER
+
+log = logging.getLogger(__name__)
+
+# The commands menu, in the order people see it; descriptions live in messages/ as commands.<name>.
+MENU_COMMANDS = (
+    "start",
+    "settings",
+    "times",
+    "timezone",
+    "pause",
+    "resume",
+    "checkins",
+    "support",
+    "help",
+    "mydata",
+    "stop",
+    "delete",
+)
+DISPATCHER_KEY = "dispatcher"
+
+# Updates we act on; anything else Telegram might send is not even fetched.
+ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
+
+
+def _register(application: Application) -> None:  # type: ignore[type-arg]
+    private = filters.ChatType.PRIVATE
+    # Group -2, the gatekeeper: outside private chats we answer once and store nothing.
+    application.add_handler(TypeHandler(Update, fallback.private_chats_only), group=-2)
+    # Group -1: a person Telegram said was unreachable has written again.
+    application.add_handler(TypeHandler(Update, fallback.person_wrote), group=-1)
+
+    # Group 0: commands first, then buttons (each matched by an anchored pattern), then the
+    # catch-alls for unknown commands, free text and forged or stale buttons.
+    commands = {
+        "start": onboarding.start,
+        "help": help.help_command,
+        "stop": leaving.stop,
+        "mydata": leaving.mydata,
+        "delete": leaving.delete,
+        "timezone": settings.timezone_command,
+        "times": settings.times_command,
+        "quiet": settings.quiet_command,
+        "settings": settings.settings_command,
+        "pause": pausing.pause_command,
+        "resume": pausing.resume_command,
+        "checkins": history.checkins_command,
+        "support": support.support_command,
+    }
+    for name, callback in commands.items():
+        application.add_handler(CommandHandler(name, callback, filters=private))
+
+    buttons = [
+        (callbacks.CONSENT, onboarding.consent_answer),
+        (callbacks.STOP, leaving.stop_answer),
+        (callbacks.DELETE, leaving.delete_answer),
+        (CHECKIN, checkins.checkin_button),
+        (PAUSE_FROM_REMINDER, pausing.pause_command),
+        (pausing.PAUSE_CHOICE, pausing.pause_choice),
+        (settings.SETTINGS, settings.settings_button),
+        (support.SUPPORT, support.support_now),
+    ]
+    for pattern, callback in buttons:
+        application.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+    application.add_handler(CallbackQueryHandler(fallback.stale_button))
+    application.add_handler(MessageHandler(filters.COMMAND & private, fallback.unknown_command))
+    application.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND & private, fallback.free_text)
+    )
+    # Group 1, after the answer: any other command or button ends an open note window, so a
+    # later text is never kept with a check-in it was not written for.
+    application.add_handler(TypeHandler(Update, checkins.close_note_window), group=1)
+    application.add_error_handler(errors.on_error)
+
+
+async def set_commands(application: Application) -> None:  # type: ignore[type-arg]
+    state: AppState = application.bot_data[STATE_KEY]
+    catalog = state.catalog
+    for lang in catalog.languages:
+        commands = [
+            BotCommand(name, catalog.text(f"commands.{name}", lang)) for name in MENU_COMMANDS
+        ]
+        language_code = None if lang == catalog.default_language else lang
+        await application.bot.set_my_commands(commands, language_code=language_code)
+
+
+async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
+    await set_commands(application)
+    state: AppState = application.bot_data[STATE_KEY]
+    dispatcher = Dispatcher(
+        sessions=state.sessions,
+        catalog=state.catalog,
+        bot=application.bot,
+        rate=state.settings.rate_ceiling,
+        stale_after=state.settings.stale_after,
+        protect_content=state.settings.protect_content,
+        clock=state.clock,
+        changes=state.person_changes,
+        tick_seconds=state.settings.tick_seconds,
+    )
+    application.bot_data[DISPATCHER_KEY] = dispatcher
+    if application.job_queue is not None and state.run_dispatcher:
+        application.job_queue.run_repeating(
+            _tick,
+            interval=state.settings.tick_seconds,
+            first=0.5,
+            name="dispatcher",
+            # The tick guards against overlap itself; a long drain must not flood the log
+            # with APScheduler's "maximum number of running instances" warnings.
+            job_kwargs={"max_instances": 3, "coalesce": True, "misfire_grace_time": None},
+        )
+
+
+async def _tick(context: BotContext) -> None:
+    dispatcher: Dispatcher = context.application.bot_data[DISPATCHER_KEY]
+    try:
+        await dispatcher.tick()
+    except SQLAlchemyError as exc:
+        # Database down or busy: nothing was claimed or the claim rolled back; the next tick
+        # tries again, and nothing due is lost because the rows are still due.
+        log.error("dispatcher tick failed: %s", type(exc).__name__)
+
+
+async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+    state: AppState = application.bot_data[STATE_KEY]
+    engine = state.sessions.kw.get("bind")
+    if engine is not None:
+        await engine.dispose()
+
+
+def build_application(
+    state: AppState,
+    *,
+    token: str,
+    base_url: str,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+) -> Application:  # type: ignore[type-arg]
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(base_url)
+        .context_types(ContextTypes(context=BotContext))
+        .defaults(Defaults(tzinfo=UTC))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    application = builder.build()
+    application.bot_data[STATE_KEY] = state
+    _register(application)
+    return application

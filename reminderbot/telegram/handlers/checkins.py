@@ -1,0 +1,124 @@
+"""One-tap check-ins under every reminder, and the optional word after a tap."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
+from telegram.ext import filters
+
+from reminderbot.services import checkins, notes
+from reminderbot.services.checkins import CheckInResult
+from reminderbot.services.notes import NoteResult
+from reminderbot.storage import repositories
+from reminderbot.storage.models import Mood
+from reminderbot.telegram.context import BotContext
+from reminderbot.telegram.handlers.support import support_button
+from reminderbot.telegram.keyboards import CHECKIN, MOODS_BY_CODE, reminder_markup, reminder_text
+from reminderbot.telegram.replies import answer
+
+log = logging.getLogger(__name__)
+
+# After these taps the reminder also offers the support path, one tap away.
+HARD_MOODS = frozenset({Mood.HEAVY, Mood.NEED_SPACE})
+
+
+async def protected_reply(
+    update: Update, context: BotContext, text: str, *, markup: InlineKeyboardMarkup | None = None
+) -> Message | None:
+    """A reply about someone's check-ins: not forwardable or savable, if the practice says so."""
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    return await context.bot.send_message(
+        chat.id,
+        text,
+        reply_markup=markup,
+        protect_content=context.state.settings.protect_content,
+    )
+
+
+async def checkin_button(update: Update, context: BotContext) -> None:
+    """Record the tap (or change it), answer at once, show the choice on the reminder, and on a
+    first tap offer an optional word."""
+    query = update.callback_query
+    user = update.effective_user
+    match = CHECKIN.match(query.data or "") if query else None
+    if query is None or user is None or match is None:
+        return
+    state = context.state
+    delivery_id, mood = int(match.group(1)), MOODS_BY_CODE[match.group(2)]
+    now = state.now()
+    async with state.sessions.begin() as session:
+        outcome = await checkins.record(session, user.id, delivery_id, mood, now)
+        person = await repositories.person_by_telegram_id(session, user.id)
+        offer_note = outcome.checkin is not None and await notes.after_checkin(
+            session,
+            outcome.checkin,
+            first_tap=outcome.result is CheckInResult.RECORDED,
+            now=now,
+        )
+    lang = state.language_for(user, person)
+    if outcome.result is CheckInResult.NOT_FOUND or outcome.delivery is None or person is None:
+        await answer(update, state.text("answers.stale_button", lang))
+        return
+    mood_label = state.text(f"buttons.mood_{mood.value}", lang)
+    await answer(update, state.text("answers.checked_in", lang, mood=mood_label))
+    item = state.catalog.item(lang, outcome.delivery.content_id or "")
+    body = item.text if item else ""
+    text = reminder_text(state.catalog, lang, body, discreet=person.discreet_preview)
+    text += "\n\n" + state.text("checkin.recorded_line", lang, mood=mood_label)
+    markup = reminder_markup(state.catalog, lang, delivery_id, chosen=mood)
+    if mood in HARD_MOODS:
+        markup = InlineKeyboardMarkup([*markup.inline_keyboard, [support_button(state, lang)]])
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+    if offer_note:
+        await protected_reply(update, context, state.text("notes.offer", lang))
+
+
+async def typed_note(update: Update, context: BotContext) -> bool:
+    """Plain text while a check-in's note window is open becomes its note. True if handled."""
+    user = update.effective_user
+    message = update.effective_message
+    if user is None or message is None or not message.text:
+        return False
+    state = context.state
+    limit = state.settings.note_max_chars
+    async with state.sessions.begin() as session:
+        result = await notes.keep_note(session, user.id, message.text, state.now(), max_chars=limit)
+        person = await repositories.person_by_telegram_id(session, user.id)
+    if result is NoteResult.NO_WINDOW:
+        return False
+    lang = state.language_for(user, person)
+    if result is NoteResult.TOO_LONG:
+        await protected_reply(update, context, state.text("notes.too_long", lang, limit=limit))
+    else:
+        await protected_reply(update, context, state.text("notes.kept", lang))
+    return True
+
+
+async def close_note_window(update: Update, context: BotContext) -> None:
+    """Any command or other button ends an open note window, so a later text is never attached
+    to a check-in it was not written for. Check-in taps manage their own windows."""
+    user = update.effective_user
+    if user is None:
+        return
+    query = update.callback_query
+    if query is not None:
+        if CHECKIN.match(query.data or ""):
+            return
+    elif not filters.COMMAND.check_update(update):
+        return  # plain text: it may be the note itself
+    state = context.state
+    try:
+        async with state.sessions.begin() as session:
+            await notes.close_windows(session, user.id)
+    except SQLAlchemyError as exc:
+        # The answer has already gone out; an unclosed window expires on its own in minutes.
+        log.warning("note window not closed: user_id=%s error=%s", user.id, type(exc).__name__)

@@ -1,0 +1,28 @@
+"""/help: the commands, what the bot is and is not, and the practice's contacts."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from reminderbot.telegram.context import AppState, BotContext
+from reminderbot.telegram.replies import reply
+
+
+def support_contacts(state: AppState, lang: str) -> str:
+    contacts = state.settings.support_contacts
+    if not contacts:
+        return state.text("support.no_contacts", lang)
+    return "\n".join(
+        state.text("support.contact_line", lang, name=c.name, contact=c.contact) for c in contacts
+    )
+
+
+async def help_command(update: Update, context: BotContext) -> None:
+    """Everything a person can do, in one message."""
+    state = context.state
+    lang = state.language_for(update.effective_user)
+    await reply(
+        update,
+        context,
+        state.text("help.text", lang, contacts=support_contacts(state, lang)),
+    )

@@ -1,0 +1,107 @@
+"""/stop, /mydata and /delete: leaving is easy and complete."""
+
+from __future__ import annotations
+
+import json
+
+from telegram import Update
+
+from reminderbot.services import consent, privacy, schedules
+from reminderbot.storage import repositories
+from reminderbot.telegram import callbacks
+from reminderbot.telegram.context import BotContext
+from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
+
+MYDATA_FILENAME = "reminderbot-my-data.json"
+
+
+async def stop(update: Update, context: BotContext) -> None:
+    """Ask before stopping every message."""
+    state = context.state
+    lang = state.language_for(update.effective_user)
+    markup = keyboard(
+        [
+            [(state.text("buttons.stop_confirm", lang), callbacks.STOP_CONFIRM)],
+            [(state.text("buttons.stop_cancel", lang), callbacks.STOP_CANCEL)],
+        ]
+    )
+    await reply(update, context, state.text("stop.confirm", lang), markup=markup)
+
+
+async def stop_answer(update: Update, context: BotContext) -> None:
+    user = update.effective_user
+    if user is None or update.callback_query is None:
+        return
+    state = context.state
+    lang = state.language_for(user)
+    await answer(update)
+    if update.callback_query.data != callbacks.STOP_CONFIRM:
+        await replace_with(update, state.text("stop.cancelled", lang))
+        return
+    async with state.sessions.begin() as session:
+        stopped = await consent.stop(session, user.id, state.now())
+        person = await repositories.person_by_telegram_id(session, user.id)
+        if person is not None:
+            await schedules.clear_due(session, person.id)
+    if person is not None:
+        state.person_changes.mark(person.id)
+    key = "stop.done" if stopped else "stop.nothing_to_stop"
+    await replace_with(update, state.text(key, lang))
+
+
+async def mydata(update: Update, context: BotContext) -> None:
+    """Send everything stored about the person as a JSON file."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return
+    state = context.state
+    lang = state.language_for(user)
+    async with state.sessions.begin() as session:
+        export = await privacy.export_person(session, user.id, state.now())
+    if export is None:
+        await reply(update, context, state.text("mydata.nothing", lang))
+        return
+    document = json.dumps(export, ensure_ascii=False, indent=2).encode("utf-8")
+    # Not protected: taking one's own data out is the point of this command.
+    await context.bot.send_document(
+        chat.id,
+        document,
+        filename=MYDATA_FILENAME,
+        caption=state.text("mydata.caption", lang),
+        protect_content=False,
+    )
+
+
+async def delete(update: Update, context: BotContext) -> None:
+    """Ask before erasing everything."""
+    state = context.state
+    lang = state.language_for(update.effective_user)
+    markup = keyboard(
+        [
+            [(state.text("buttons.delete_confirm", lang), callbacks.DELETE_CONFIRM)],
+            [(state.text("buttons.delete_cancel", lang), callbacks.DELETE_CANCEL)],
+        ]
+    )
+    await reply(update, context, state.text("delete.confirm", lang), markup=markup)
+
+
+async def delete_answer(update: Update, context: BotContext) -> None:
+    user = update.effective_user
+    if user is None or update.callback_query is None:
+        return
+    state = context.state
+    lang = state.language_for(user)
+    await answer(update)
+    if update.callback_query.data != callbacks.DELETE_CONFIRM:
+        await replace_with(update, state.text("delete.cancelled", lang))
+        return
+    async with state.sessions.begin() as session:
+        erased = await privacy.erase_person(session, user.id)
+    if erased is not None:
+        state.person_changes.mark(erased)
+    if context.user_data is not None:
+        context.user_data.clear()
+    await replace_with(
+        update, state.text("delete.done" if erased is not None else "delete.nothing", lang)
+    )

@@ -1,0 +1,73 @@
+"""/start and the consent buttons. Nothing is stored until the person says yes."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from reminderbot.services import consent
+from reminderbot.storage import repositories
+from reminderbot.telegram import callbacks
+from reminderbot.telegram.context import BotContext
+from reminderbot.telegram.handlers import settings
+from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
+
+
+def consent_keyboard(context: BotContext, lang: str) -> list[list[tuple[str, str]]]:
+    state = context.state
+    return [
+        [(state.text("buttons.consent_yes", lang), callbacks.CONSENT_YES)],
+        [(state.text("buttons.consent_no", lang), callbacks.CONSENT_NO)],
+    ]
+
+
+async def start(update: Update, context: BotContext) -> None:
+    """Welcome: what the bot does and stores, then yes or not now."""
+    user = update.effective_user
+    if user is None:
+        return
+    state = context.state
+    async with state.sessions.begin() as session:
+        person = await repositories.person_by_telegram_id(session, user.id)
+    lang = state.language_for(user, person)
+    if consent.is_active(person):
+        await reply(update, context, state.text("onboarding.already_on", lang))
+        return
+    await reply(
+        update,
+        context,
+        state.text("onboarding.welcome", lang),
+        markup=keyboard(consent_keyboard(context, lang)),
+    )
+
+
+async def consent_answer(update: Update, context: BotContext) -> None:
+    """The yes / not now buttons under the welcome."""
+    query = update.callback_query
+    user = update.effective_user
+    chat = update.effective_chat
+    if query is None or user is None or chat is None:
+        return
+    state = context.state
+    if query.data == callbacks.CONSENT_NO:
+        async with state.sessions.begin() as session:
+            person = await repositories.person_by_telegram_id(session, user.id)
+        lang = state.language_for(user, person)
+        await answer(update)
+        await replace_with(update, state.text("onboarding.not_now", lang))
+        return
+
+    async with state.sessions.begin() as session:
+        outcome = await consent.give_consent(
+            session,
+            telegram_user_id=user.id,
+            chat_id=chat.id,
+            language=state.catalog.resolve_language(user.language_code),
+            timezone=state.settings.default_timezone,
+            default_time=state.settings.default_reminder_time,
+            now=state.now(),
+        )
+    lang = outcome.person.language
+    await answer(update)
+    await replace_with(update, state.text("onboarding.consented", lang))
+    if outcome.first_time:
+        await settings.ask_timezone(update, context, lang)

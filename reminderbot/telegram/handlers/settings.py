@@ -1,0 +1,416 @@
+"""/timezone, /times, /quiet and /settings: when and what a person receives."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+
+from telegram import InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+
+from reminderbot.services import schedules
+from reminderbot.services.timekeeping import parse_clock, parse_timezone, suggest_timezones
+from reminderbot.storage import repositories
+from reminderbot.storage.models import Audience, ConsentState, Person
+from reminderbot.telegram.context import AppState, BotContext
+from reminderbot.telegram.replies import Buttons, answer, keyboard, reply
+
+AWAITING = "awaiting"
+AWAITING_TIMEZONE = "timezone"
+
+SETTINGS = re.compile(r"^set:([a-z]+)(?::([A-Za-z0-9_/+\-:]{1,48}))?$")
+
+TIME_PRESETS: dict[str, tuple[time, ...]] = {
+    "morning": (time(8, 30),),
+    "evening": (time(20, 0),),
+    "both": (time(8, 30), time(20, 0)),
+}
+QUIET_PRESETS: dict[str, tuple[time, time] | None] = {
+    "off": None,
+    "22-07": (time(22, 0), time(7, 0)),
+    "21-08": (time(21, 0), time(8, 0)),
+}
+DAY_PRESETS = {
+    "all": schedules.WEEKDAYS_ALL,
+    "work": schedules.WEEKDAYS_WORK,
+    "end": schedules.WEEKEND,
+}
+DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+KIND_FLAGS = {
+    "affirmation": "wants_affirmations",
+    "practice": "wants_practices",
+    "checkin_prompt": "wants_checkin_prompts",
+}
+
+
+def _clock(at: time) -> str:
+    return at.strftime("%H:%M")
+
+
+async def _active_person(update: Update, context: BotContext) -> Person | None:
+    """The person behind this update if they said yes; otherwise point them to /start."""
+    user = update.effective_user
+    if user is None:
+        return None
+    state = context.state
+    async with state.sessions.begin() as session:
+        person = await repositories.person_by_telegram_id(session, user.id)
+    if person is None or person.consent is not ConsentState.GIVEN:
+        lang = state.language_for(user, person)
+        if update.callback_query is not None:
+            await answer(update, state.text("answers.start_first", lang))
+        else:
+            await reply(update, context, state.text("settings.start_first", lang))
+        return None
+    return person
+
+
+def _days_label(state: AppState, lang: str, mask: int) -> str:
+    for name, preset in DAY_PRESETS.items():
+        if mask == preset:
+            return state.text(f"settings.days_{name}", lang)
+    names = [state.text(f"days.{key}", lang) for i, key in enumerate(DAY_KEYS) if mask & (1 << i)]
+    return ", ".join(names) if names else state.text("settings.days_none", lang)
+
+
+def timezone_buttons(state: AppState) -> Buttons:
+    zones = state.settings.timezone_choices
+    return [[(z, f"set:tz:{z}") for z in zones[i : i + 2]] for i in range(0, len(zones), 2)]
+
+
+async def ask_timezone(update: Update, context: BotContext, lang: str) -> None:
+    """Right after a first yes: which timezone, by button or by typing a city."""
+    state = context.state
+    if context.user_data is not None:
+        context.user_data[AWAITING] = AWAITING_TIMEZONE
+    await reply(
+        update,
+        context,
+        state.text(
+            "settings.ask_timezone",
+            lang,
+            time=_clock(state.settings.default_reminder_time),
+            timezone=state.settings.default_timezone,
+        ),
+        markup=keyboard(timezone_buttons(state)),
+    )
+
+
+async def _apply_timezone(update: Update, context: BotContext, person: Person, typed: str) -> bool:
+    state = context.state
+    lang = person.language
+    found = parse_timezone(typed)
+    if found is None:
+        suggestions = suggest_timezones(typed)
+        if suggestions:
+            await reply(
+                update,
+                context,
+                state.text("settings.timezone_suggest", lang),
+                markup=keyboard([[(s, f"set:tz:{s}")] for s in suggestions]),
+            )
+        else:
+            await reply(update, context, state.text("settings.timezone_unknown", lang))
+        return False
+    async with state.sessions.begin() as session:
+        fresh = await repositories.person_by_id(session, person.id)
+        if fresh is None:
+            return False
+        await schedules.set_timezone(session, fresh, found, state.now())
+        times = await schedules.times_of(session, fresh.id)
+    await reply(
+        update,
+        context,
+        state.text(
+            "settings.timezone_set",
+            lang,
+            timezone=found,
+            times=", ".join(_clock(t) for t in times) or "-",
+        ),
+    )
+    return True
+
+
+async def timezone_command(update: Update, context: BotContext) -> None:
+    """/timezone Europe/Berlin, /timezone UTC+2, /timezone Berlin."""
+    person = await _active_person(update, context)
+    if person is None:
+        return
+    typed = " ".join(context.args or [])
+    if not typed:
+        await ask_timezone(update, context, person.language)
+        return
+    if await _apply_timezone(update, context, person, typed) and context.user_data is not None:
+        context.user_data.pop(AWAITING, None)
+
+
+async def typed_timezone(update: Update, context: BotContext) -> bool:
+    """Free text right after the timezone question is taken as a timezone. True if handled."""
+    if context.user_data is None or context.user_data.get(AWAITING) != AWAITING_TIMEZONE:
+        return False
+    message = update.effective_message
+    person = await _active_person(update, context)
+    if person is None or message is None or not message.text:
+        return False
+    if await _apply_timezone(update, context, person, message.text):
+        context.user_data.pop(AWAITING, None)
+    return True
+
+
+def parse_times(args: list[str]) -> list[time] | None:
+    """['08:30', '20:00'] -> times; None if any is not a time or there are too many."""
+    parts = [p for arg in args for p in arg.replace(",", " ").split()]
+    if not parts or len(parts) > schedules.MAX_DAILY_TIMES:
+        return None
+    parsed = [parse_clock(p) for p in parts]
+    if any(p is None for p in parsed):
+        return None
+    return [p for p in parsed if p is not None]
+
+
+async def times_command(update: Update, context: BotContext) -> None:
+    """/times 08:30 20:00"""
+    person = await _active_person(update, context)
+    if person is None:
+        return
+    state = context.state
+    lang = person.language
+    times = parse_times(context.args or [])
+    if times is None:
+        await reply(
+            update,
+            context,
+            state.text("settings.times_usage", lang, most=str(schedules.MAX_DAILY_TIMES)),
+        )
+        return
+    async with state.sessions.begin() as session:
+        fresh = await repositories.person_by_id(session, person.id)
+        if fresh is None:
+            return
+        saved = await schedules.set_times(session, fresh, times, state.now())
+    text = state.text(
+        "settings.times_set",
+        lang,
+        times=", ".join(_clock(t) for t in saved),
+        timezone=person.timezone,
+    )
+    await reply(update, context, text)
+
+
+async def quiet_command(update: Update, context: BotContext) -> None:
+    """/quiet 22:00 07:00, or /quiet off."""
+    person = await _active_person(update, context)
+    if person is None:
+        return
+    state = context.state
+    lang = person.language
+    args = context.args or []
+    if len(args) == 1 and args[0].lower() == "off":
+        window: tuple[time, time] | None = None
+    else:
+        parsed = [parse_clock(a) for a in args]
+        if len(parsed) != 2 or parsed[0] is None or parsed[1] is None or parsed[0] == parsed[1]:
+            await reply(update, context, state.text("settings.quiet_usage", lang))
+            return
+        window = (parsed[0], parsed[1])
+    async with state.sessions.begin() as session:
+        fresh = await repositories.person_by_id(session, person.id)
+        if fresh is None:
+            return
+        fresh.quiet_start, fresh.quiet_end = window or (None, None)
+    if window is None:
+        await reply(update, context, state.text("settings.quiet_off", lang))
+    else:
+        await reply(
+            update,
+            context,
+            state.text("settings.quiet_set", lang, start=_clock(window[0]), end=_clock(window[1])),
+        )
+
+
+# --------------------------------------------------------------------------- /settings
+def summary(state: AppState, person: Person, times: list[time]) -> str:
+    lang = person.language
+    on, off = state.text("settings.on", lang), state.text("settings.off", lang)
+    quiet = (
+        state.text(
+            "settings.quiet_window",
+            lang,
+            start=_clock(person.quiet_start),
+            end=_clock(person.quiet_end),
+        )
+        if person.quiet_start and person.quiet_end
+        else off
+    )
+    return state.text(
+        "settings.summary",
+        lang,
+        timezone=person.timezone,
+        times=", ".join(_clock(t) for t in times) or "-",
+        days=_days_label(state, lang, person.weekdays),
+        quiet=quiet,
+        affirmations=on if person.wants_affirmations else off,
+        practices=on if person.wants_practices else off,
+        checkin_prompts=on if person.wants_checkin_prompts else off,
+        audience=state.text(f"settings.audience_{person.audience.value}", lang),
+        discreet=on if person.discreet_preview else off,
+        silent=on if person.silent else off,
+    )
+
+
+def main_menu(state: AppState, lang: str) -> InlineKeyboardMarkup:
+    def b(key: str, section: str) -> tuple[str, str]:
+        return state.text(f"buttons.settings_{key}", lang), f"set:{section}"
+
+    return keyboard(
+        [
+            [b("timezone", "tzmenu"), b("times", "timesmenu")],
+            [b("days", "daysmenu"), b("quiet", "quietmenu")],
+            [b("kinds", "kindsmenu"), b("audience", "whomenu")],
+            [b("discreet", "discreetmenu")],
+        ]
+    )
+
+
+def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMarkup | None:
+    lang = person.language
+
+    def b(key: str, data: str, chosen: bool = False) -> tuple[str, str]:
+        label = state.text(f"buttons.{key}", lang)
+        return (state.text("buttons.chosen", lang, label=label) if chosen else label), data
+
+    back = [b("settings_back", "set:main")]
+    rows: Buttons
+    match section:
+        case "tzmenu":
+            rows = timezone_buttons(state)
+        case "timesmenu":
+            rows = [[b(f"times_{name}", f"set:times:{name}")] for name in TIME_PRESETS]
+        case "daysmenu":
+            rows = [
+                [
+                    b(f"days_{name}", f"set:days:{name}", person.weekdays == mask)
+                    for name, mask in DAY_PRESETS.items()
+                ]
+            ]
+            rows += [
+                [
+                    b(f"day_{DAY_KEYS[i]}", f"set:day:{i}", bool(person.weekdays & (1 << i)))
+                    for i in range(j, min(j + 4, 7))
+                ]
+                for j in (0, 4)
+            ]
+        case "quietmenu":
+            rows = [
+                [b(f"quiet_{name.replace('-', '_')}", f"set:quiet:{name}")]
+                for name in QUIET_PRESETS
+            ]
+        case "kindsmenu":
+            rows = [
+                [b(f"kind_{kind}", f"set:kind:{kind}", bool(getattr(person, flag)))]
+                for kind, flag in KIND_FLAGS.items()
+            ]
+        case "whomenu":
+            rows = [
+                [b(f"audience_{a.value}", f"set:who:{a.value}", person.audience is a)]
+                for a in Audience
+            ]
+        case "discreetmenu":
+            rows = [
+                [b("discreet_preview", "set:discreet:preview", person.discreet_preview)],
+                [b("discreet_silent", "set:discreet:silent", person.silent)],
+            ]
+        case _:
+            return None
+    return keyboard([*rows, back])
+
+
+async def settings_command(update: Update, context: BotContext) -> None:
+    """Everything in one place, with buttons to change each part."""
+    person = await _active_person(update, context)
+    if person is None:
+        return
+    state = context.state
+    async with state.sessions.begin() as session:
+        times = await schedules.times_of(session, person.id)
+    await reply(
+        update, context, summary(state, person, times), markup=main_menu(state, person.language)
+    )
+
+
+async def _change(person: Person, action: str, value: str | None, state: AppState) -> str | None:
+    """Apply one settings button to a fresh person row. Returns the submenu to show next."""
+    now = state.now()
+    async with state.sessions.begin() as session:
+        fresh = await repositories.person_by_id(session, person.id)
+        if fresh is None:
+            return None
+        match action, value:
+            case "tz", str(name) if parse_timezone(name) == name:
+                await schedules.set_timezone(session, fresh, name, now)
+                return "main"
+            case "times", str(name) if name in TIME_PRESETS:
+                await schedules.set_times(session, fresh, list(TIME_PRESETS[name]), now)
+                return "main"
+            case "days", str(name) if name in DAY_PRESETS:
+                await schedules.set_weekdays(session, fresh, DAY_PRESETS[name], now)
+                return "daysmenu"
+            case "day", str(day) if day.isdigit() and int(day) < 7:
+                await schedules.set_weekdays(session, fresh, fresh.weekdays ^ (1 << int(day)), now)
+                return "daysmenu"
+            case "quiet", str(name) if name in QUIET_PRESETS:
+                fresh.quiet_start, fresh.quiet_end = QUIET_PRESETS[name] or (None, None)
+                return "main"
+            case "kind", str(kind) if kind in KIND_FLAGS:
+                flag = KIND_FLAGS[kind]
+                setattr(fresh, flag, not getattr(fresh, flag))
+                return "kindsmenu"
+            case "who", str(who) if who in {a.value for a in Audience}:
+                fresh.audience = Audience(who)
+                return "main"
+            case "discreet", "preview":
+                fresh.discreet_preview = not fresh.discreet_preview
+                return "discreetmenu"
+            case "discreet", "silent":
+                fresh.silent = not fresh.silent
+                return "discreetmenu"
+    return None
+
+
+async def settings_button(update: Update, context: BotContext) -> None:
+    """Every set:... button: open a section, or change a setting and show the result."""
+    query = update.callback_query
+    match = SETTINGS.match(query.data or "") if query else None
+    if query is None or match is None:
+        return
+    person = await _active_person(update, context)
+    if person is None:
+        return
+    state = context.state
+    lang = person.language
+    action, value = match.group(1), match.group(2)
+    if action.endswith("menu") or action == "main":
+        section = action
+    else:
+        section = await _change(person, action, value, state) or ""
+        if not section:
+            await answer(update, state.text("answers.stale_button", lang))
+            return
+        if action == "tz" and context.user_data is not None:
+            context.user_data.pop(AWAITING, None)
+    async with state.sessions.begin() as session:
+        fresh = await repositories.person_by_id(session, person.id)
+        times = await schedules.times_of(session, person.id)
+    if fresh is None:
+        return
+    markup = main_menu(state, lang) if section == "main" else submenu(state, fresh, section)
+    if markup is None:
+        await answer(update, state.text("answers.stale_button", lang))
+        return
+    await answer(update, None if action.endswith("menu") else state.text("answers.saved", lang))
+    try:
+        await query.edit_message_text(summary(state, fresh, times), reply_markup=markup)
+    except BadRequest as exc:
+        # Pressing the same choice twice leaves the message unchanged; Telegram says so.
+        if "not modified" not in exc.message.lower():
+            raise

@@ -1,0 +1,57 @@
+"""Keyboards shared by the dispatcher and the handlers."""
+
+from __future__ import annotations
+
+import re
+
+from telegram import InlineKeyboardMarkup
+
+from reminderbot.content import Catalog
+from reminderbot.storage.models import Mood
+from reminderbot.telegram.replies import keyboard
+
+# Callback data for reminder buttons: "ci:<delivery id>:<mood code>" and "pz:<delivery id>".
+MOOD_CODES: dict[Mood, str] = {
+    Mood.STEADY: "s",
+    Mood.HEAVY: "h",
+    Mood.NEED_SPACE: "n",
+    Mood.OPEN: "o",
+}
+MOODS_BY_CODE = {code: mood for mood, code in MOOD_CODES.items()}
+CHECKIN = re.compile(r"^ci:(\d{1,18}):([shno])$")
+PAUSE_FROM_REMINDER = re.compile(r"^pz:(\d{1,18})$")
+
+
+def checkin_data(delivery_id: int, mood: Mood) -> str:
+    return f"ci:{delivery_id}:{MOOD_CODES[mood]}"
+
+
+def reminder_markup(
+    catalog: Catalog, lang: str, delivery_id: int, chosen: Mood | None = None
+) -> InlineKeyboardMarkup:
+    """Check-in buttons (the chosen one marked, so a second tap can change it) and pause."""
+
+    def label(mood: Mood) -> str:
+        text = catalog.text(f"buttons.mood_{mood.value}", lang)
+        return catalog.text("buttons.chosen", lang, label=text) if mood is chosen else text
+
+    return keyboard(
+        [
+            [
+                (label(Mood.STEADY), checkin_data(delivery_id, Mood.STEADY)),
+                (label(Mood.HEAVY), checkin_data(delivery_id, Mood.HEAVY)),
+            ],
+            [
+                (label(Mood.NEED_SPACE), checkin_data(delivery_id, Mood.NEED_SPACE)),
+                (label(Mood.OPEN), checkin_data(delivery_id, Mood.OPEN)),
+            ],
+            [(catalog.text("buttons.pause", lang), f"pz:{delivery_id}")],
+        ]
+    )
+
+
+def reminder_text(catalog: Catalog, lang: str, body: str, *, discreet: bool) -> str:
+    """A neutral first line keeps lock-screen previews free of anything personal."""
+    if not discreet:
+        return body
+    return catalog.text("reminder.discreet_first_line", lang) + "\n\n" + body

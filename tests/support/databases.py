@@ -1,0 +1,93 @@
+"""Test databases: a migrated SQLite file per test, and a PostgreSQL database migrated once per
+run and truncated before each test. PostgreSQL tests skip with the reason when the server
+cannot be reached; they never pass without running."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reminderbot.storage.db import create_engine
+from reminderbot.storage.migrate import upgrade
+from reminderbot.storage.models import Base
+
+POSTGRES_URL = os.environ.get(
+    "REMINDERBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+TABLES = [table.name for table in reversed(Base.metadata.sorted_tables)]
+# Each test run gets its own schema, so two runs on one server (a developer and CI, or two
+# sessions) never truncate each other's tables.
+SCHEMA = f"reminderbot_test_{os.getpid()}"
+
+
+def engine_for(url: str) -> AsyncEngine:
+    if url.startswith("postgresql"):
+        return create_engine(url, connect_args={"server_settings": {"search_path": SCHEMA}})
+    return create_engine(url)
+
+
+async def _migrate_fresh_postgres(url: str) -> None:
+    admin = create_engine(url)
+    try:
+        async with admin.begin() as connection:
+            await connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+            await connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+    finally:
+        await admin.dispose()
+    engine = engine_for(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _drop_schema(url: str) -> None:
+    admin = create_engine(url)
+    try:
+        async with admin.begin() as connection:
+            await connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+    finally:
+        await admin.dispose()
+
+
+def drop_postgres_schema() -> None:
+    asyncio.run(_drop_schema(POSTGRES_URL))
+
+
+def prepare_postgres() -> str | None:
+    """Migrate the test database from empty. Returns a skip reason, or None when ready."""
+    try:
+        asyncio.run(asyncio.wait_for(_migrate_fresh_postgres(POSTGRES_URL), timeout=20))
+    except Exception as exc:  # any failure to reach it means "not available here"
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}: {exc}"
+    return None
+
+
+async def _migrate_sqlite(path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def prepare_sqlite_template(folder: Path) -> Path:
+    template = folder / "template.sqlite3"
+    asyncio.run(_migrate_sqlite(template))
+    return template
+
+
+def sqlite_copy(template: Path, folder: Path) -> str:
+    target = folder / "test.sqlite3"
+    shutil.copyfile(template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+async def truncate_postgres(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))

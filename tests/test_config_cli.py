@@ -1,0 +1,207 @@
+"""The command line and configuration, as an operator meets them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reminderbot.config import ConfigError, load_settings
+from reminderbot.storage.migrate import current_revision, downgrade, head_revision, upgrade
+from reminderbot.storage.models import Base
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERBOT_")}
+    clean.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "reminderbot", *args],
+        cwd=cwd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def assert_one_clear_sentence(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_run_without_token_stops_with_one_sentence(tmp_path: Path) -> None:
+    assert_one_clear_sentence(run_cli("run", cwd=tmp_path), "REMINDERBOT_TOKEN")
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    result = run_cli("run", cwd=tmp_path, env={"REMINDERBOT_CONFIG": str(tmp_path / "nope.toml")})
+    assert_one_clear_sentence(result, "REMINDERBOT_CONFIG", "nope.toml")
+
+
+def test_unreadable_config_file_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "config.toml"
+    folder.mkdir()  # a directory cannot be read as a file, even by root
+    result = run_cli("run", cwd=tmp_path, env={"REMINDERBOT_CONFIG": str(folder)})
+    assert_one_clear_sentence(result, "config.toml", "cannot be read")
+
+
+def test_invalid_toml_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("practice_name = \n")
+    result = run_cli("run", cwd=tmp_path, env={"REMINDERBOT_CONFIG": str(bad)})
+    assert_one_clear_sentence(result, "bad.toml", "not valid TOML")
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"REMINDERBOT_DEFAULT_TIMEZONE": "Mars/Base"}, "REMINDERBOT_DEFAULT_TIMEZONE"),
+        ({"REMINDERBOT_DATABASE_URL": "mysql://x"}, "REMINDERBOT_DATABASE_URL"),
+        ({"REMINDERBOT_TICK_SECONDS": "often"}, "REMINDERBOT_TICK_SECONDS"),
+        ({"REMINDERBOT_ADMIN_CHAT_IDS": "not-json"}, "REMINDERBOT_ADMIN_CHAT_IDS"),
+        ({"REMINDERBOT_BOT_API_URL": "ftp://x"}, "REMINDERBOT_BOT_API_URL"),
+    ],
+)
+def test_invalid_values_name_the_setting(tmp_path: Path, env: dict[str, str], needle: str) -> None:
+    result = run_cli("run", cwd=tmp_path, env={"REMINDERBOT_TOKEN": "1:x", **env})
+    assert_one_clear_sentence(result, needle)
+
+
+def test_unknown_key_in_file_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('pratice_name = "typo"\n')
+    with pytest.raises(ConfigError, match="pratice_name"):
+        load_settings(path)
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('practice_name = "From file"\ndatabase_url = "sqlite+aiosqlite:///f.db"\n')
+    monkeypatch.setenv("REMINDERBOT_DATABASE_URL", "sqlite+aiosqlite:///env.db")
+    monkeypatch.setenv("REMINDERBOT_BOT_API_URL", "http://127.0.0.1:8081/bot")
+    settings = load_settings(path)
+    assert settings.practice_name == "From file"
+    assert settings.database_url == "sqlite+aiosqlite:///env.db"
+    assert settings.bot_api_url == "http://127.0.0.1:8081/bot"
+
+
+def test_shipped_config_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in os.environ if k.startswith("REMINDERBOT_")]:
+        monkeypatch.delenv(key)
+    settings = load_settings(REPO / "config" / "reminderbot.toml")
+    assert settings.support_contacts
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+
+
+def test_the_token_never_reaches_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from reminderbot.logs import RedactToken
+
+    logger = logging.getLogger("test.redact")
+    handler_filter = RedactToken("123:SECRET")
+    record = logger.makeRecord(
+        "x", logging.INFO, __file__, 1, "POST https://api/bot%s/getMe", ("123:SECRET",), None
+    )
+    handler_filter.filter(record)
+    assert "SECRET" not in record.getMessage()
+    assert "<token>" in record.getMessage()
+
+
+def test_help_for_every_subcommand(tmp_path: Path) -> None:
+    for args in (
+        ["--help"],
+        ["run", "--help"],
+        ["db", "upgrade", "--help"],
+        ["messages", "check", "--help"],
+        ["sandbox", "--help"],
+    ):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 0
+        assert "usage: reminderbot" in result.stdout
+
+
+def test_db_upgrade_creates_a_sqlite_database_and_is_idempotent(tmp_path: Path) -> None:
+    env = {"REMINDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/data/x.sqlite3"}
+    for _ in range(2):
+        result = run_cli("db", "upgrade", cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert f"revision {head_revision()}" in result.stdout
+    assert (tmp_path / "data" / "x.sqlite3").exists()
+
+
+def test_unreachable_database_is_one_sentence(tmp_path: Path) -> None:
+    env = {"REMINDERBOT_DATABASE_URL": "postgresql+asyncpg://nobody:secret@127.0.0.1:1/none"}
+    result = run_cli("db", "upgrade", cwd=tmp_path, env=env)
+    assert_one_clear_sentence(result, "cannot be reached", "REMINDERBOT_DATABASE_URL")
+    assert "secret" not in result.stderr
+
+
+def test_messages_check_passes_on_the_shipped_messages() -> None:
+    result = run_cli("messages", "check", cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_messages_check_fails_with_file_key_and_reason(tmp_path: Path) -> None:
+    broken = tmp_path / "messages" / "en"
+    broken.mkdir(parents=True)
+    (broken / "ui.yaml").write_text((REPO / "messages/en/ui.yaml").read_text())
+    content = (REPO / "messages/en/content.yaml").read_text()
+    first_id = re.search(r"^  - id: (\S+)", content, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    content += (
+        f"\n  - id: {first_id}\n    kind: affirmation\n    audience: anyone\n"
+        f'    text: "Again."\n    source: "It’s okay if you feel scared."\n'
+    )
+    (broken / "content.yaml").write_text(content)
+    result = run_cli(
+        "messages",
+        "check",
+        "--dir",
+        str(tmp_path / "messages"),
+        "--article",
+        str(REPO / "messages/article.txt"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "content.yaml" in result.stdout and first_id in result.stdout
+
+
+async def test_migrations_from_empty_match_the_models(engine: AsyncEngine) -> None:
+    """Migrate from nothing (the fixture's database is migrated from empty) and compare with
+    the models: a model change without a migration fails here, on SQLite and PostgreSQL."""
+    assert await current_revision(engine) == head_revision()
+
+    def diff(connection: object) -> list[object]:
+        context = MigrationContext.configure(connection)  # type: ignore[arg-type]
+        return list(compare_metadata(context, Base.metadata))
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+        tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert {"people", "schedules", "deliveries", "checkins"} <= tables
+
+
+async def test_migrations_downgrade_and_upgrade_again(engine: AsyncEngine) -> None:
+    await downgrade(engine, "base")
+    async with engine.connect() as connection:
+        tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert tables <= {"alembic_version"}
+    await upgrade(engine)
+    assert await current_revision(engine) == head_revision()
