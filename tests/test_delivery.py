@@ -467,3 +467,27 @@ async def test_two_dispatchers_racing_on_postgres_never_send_twice(
     async with harness.state.sessions.begin() as session:
         count = (await session.execute(select(func.count(Delivery.id)))).scalar_one()
     assert count == len(people)
+
+
+async def test_claimed_ahead_of_time_and_sent_on_time_never_early(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    """On the real clock: a tick claims what falls due before the next tick and sends it at
+    its due time, so the 1 s tick adds no lateness and nothing leaves early."""
+    await joined(harness, ALEX, "09:00")
+    due = datetime.now(UTC) + timedelta(seconds=0.6)
+    async with harness.state.sessions.begin() as session:
+        await session.execute(update(Schedule).values(next_due_at=due))
+    dispatcher = Dispatcher(
+        sessions=harness.state.sessions,
+        catalog=harness.state.catalog,
+        bot=harness.bot,
+        rate=30,
+        stale_after=timedelta(hours=2),
+        protect_content=True,
+        clock=lambda: datetime.now(UTC),
+        tick_seconds=1.0,
+    )
+    await dispatcher.tick()
+    (reminder,) = [c for c in harness.seen(ALEX) if "protect_content" in c.params]
+    assert due.timestamp() <= reminder.at <= due.timestamp() + 0.25

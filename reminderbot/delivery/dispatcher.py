@@ -148,6 +148,9 @@ class Dispatcher:
         # Re-read pause/consent this often (in messages) while sending, for other instances'
         # changes; changes made in this process are seen at once through ``changes``.
         self.recheck_every = max(1, int((rate or 1000.0) / 10))
+        # Claim what falls due before the next tick and send each at its due time, so a 1 s
+        # tick adds no lateness of its own (and nothing ever leaves early).
+        self.lookahead = timedelta(seconds=tick_seconds)
         self._running = False
 
     # ----------------------------------------------------------------- the tick
@@ -189,7 +192,7 @@ class Dispatcher:
         query = (
             select(Schedule, Person)
             .join(Person, Person.id == Schedule.person_id)
-            .where(Schedule.next_due_at <= now)
+            .where(Schedule.next_due_at <= now + self.lookahead)
             .order_by(Schedule.next_due_at)
             .limit(limit)
             .with_for_update(skip_locked=True, of=Schedule)
@@ -382,6 +385,7 @@ class Dispatcher:
         results: dict[int, dict[str, Any]] = {}
         unreachable: set[int] = set()
         semaphore = asyncio.Semaphore(MAX_IN_FLIGHT)
+        outgoing = sorted(outgoing, key=lambda message: message.due_at)
         for start in range(0, len(outgoing), self.recheck_every):
             chunk = outgoing[start : start + self.recheck_every]
             checked_at = self.changes.now()
@@ -418,6 +422,9 @@ class Dispatcher:
         stats: TickStats,
     ) -> None:
         for _ in range(MAX_IN_TASK_429_WAITS + 1):
+            early = (message.due_at - self.clock()).total_seconds()
+            if early > 0:
+                await asyncio.sleep(early)
             await self.pacer.slot(message.chat_id)
             # Last look right before the send: a pause or stop in this process since the
             # snapshot forces a fresh read of this one person.

@@ -19,6 +19,7 @@ from telegram import Update
 from reminderbot.config import Settings, SupportContact
 from reminderbot.content import Catalog, load_catalog
 from reminderbot.delivery.dispatcher import Dispatcher, TickStats
+from reminderbot.delivery.pacing import Pacer
 from reminderbot.storage import repositories
 from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import Delivery, Person
@@ -101,6 +102,13 @@ class BotHarness:
         harness = cls(state, BotDouble())
         await harness.application.initialize()
         await _post_init(harness.application)
+        # The fake clock only moves when a test moves it, so claiming ahead of the due time
+        # (tested on the real clock in test_delivery) would make sends look early here.
+        harness.dispatcher.lookahead = timedelta(0)
+        # Likewise the per-chat second between sends is real time; tests that jump the fake
+        # clock a day per tick would wait a real second each (tests/test_pacing_rotation.py
+        # covers the per-chat spacing itself).
+        harness.dispatcher.pacer = Pacer(None, per_chat_interval=0.0)
         try:
             yield harness
             assert not harness.double.violations, harness.double.violations
