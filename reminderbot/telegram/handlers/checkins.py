@@ -15,6 +15,7 @@ from reminderbot.services.notes import NoteResult
 from reminderbot.storage import repositories
 from reminderbot.storage.models import Mood
 from reminderbot.telegram.context import BotContext
+from reminderbot.telegram.handlers.pairing import share_checkin
 from reminderbot.telegram.handlers.support import support_button
 from reminderbot.telegram.keyboards import CHECKIN, MOODS_BY_CODE, reminder_markup, reminder_text
 from reminderbot.telegram.replies import answer
@@ -66,6 +67,7 @@ async def checkin_button(update: Update, context: BotContext) -> None:
         return
     mood_label = state.text(f"buttons.mood_{mood.value}", lang)
     await answer(update, state.text("answers.checked_in", lang, mood=mood_label))
+    await share_checkin(context, outcome)  # reaches the partner only if they chose to share it
     item = state.catalog.item(lang, outcome.delivery.content_id or "")
     body = item.text if item else ""
     text = reminder_text(state.catalog, lang, body, discreet=person.discreet_preview)
@@ -119,6 +121,6 @@ async def close_note_window(update: Update, context: BotContext) -> None:
     try:
         async with state.sessions.begin() as session:
             await notes.close_windows(session, user.id)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, OSError) as exc:
         # The answer has already gone out; an unclosed window expires on its own in minutes.
         log.warning("note window not closed: user_id=%s error=%s", user.id, type(exc).__name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
@@ -46,9 +47,14 @@ async def person_wrote(update: Update, context: BotContext) -> None:
     if user is None or update.effective_chat is None:
         return
     state = context.state
-    async with state.sessions.begin() as session:
-        if await consent.mark_reachable(session, user.id, update.effective_chat.id, state.now()):
-            log.info("person reachable again: user_id=%s", user.id)
+    try:
+        async with state.sessions.begin() as session:
+            chat_id = update.effective_chat.id
+            if await consent.mark_reachable(session, user.id, chat_id, state.now()):
+                log.info("person reachable again: user_id=%s", user.id)
+    except SQLAlchemyError as exc:
+        # Not worth failing the update over: /support, for one, works without a database.
+        log.warning("reachability not checked: user_id=%s error=%s", user.id, type(exc).__name__)
 
 
 async def free_text(update: Update, context: BotContext) -> None:
