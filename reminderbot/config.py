@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # Check-ins
     note_max_chars: int = Field(default=500, ge=1, le=3000)
 
+    # Pairing: how long a /pair invite link works (single use either way)
+    invite_ttl: timedelta = Field(default=timedelta(hours=48), gt=timedelta(0))
+
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -6,11 +6,12 @@ import enum
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reminderbot.services import pairing
 from reminderbot.storage import repositories
-from reminderbot.storage.models import Base
+from reminderbot.storage.models import Base, Invite
 
 EXPORT_FORMAT = 1
 
@@ -34,15 +35,41 @@ async def export_person(
     person = await repositories.person_by_telegram_id(session, telegram_user_id)
     if person is None:
         return None
+    own = row_to_dict(person)
+    # The combined shared pause can carry the partner's own pause times: only whether shared
+    # prompts rest is theirs to know. Their own hold (shared_hold_*) stays in.
+    for column in ("shared_paused_at", "shared_paused_until"):
+        own.pop(column, None)
+    own["shared_prompts_resting"] = pairing.shared_resting(person, now)
     return {
         "format": EXPORT_FORMAT,
         "exported_at": now.isoformat(),
-        "person": row_to_dict(person),
+        "person": own,
         "schedules": [row_to_dict(r) for r in await repositories.schedules_of(session, person.id)],
         "deliveries": [
             row_to_dict(r) for r in await repositories.deliveries_of(session, person.id)
         ],
         "checkins": [row_to_dict(r) for r in await repositories.checkins_of(session, person.id)],
+        "pairing": await _pairing_of(session, person.id, person.couple_id is not None),
+    }
+
+
+async def _pairing_of(session: AsyncSession, person_id: int, paired: bool) -> dict[str, Any]:
+    """Their own side of pairing only (the sharing level and couple prompt choice are in the
+    person row): whether they are paired and their open invite, never anything of the partner.
+    Partner lines they received are left out: they are the partner's check-ins."""
+    query = select(Invite).where(Invite.person_id == person_id)
+    invite = (await session.execute(query)).scalar_one_or_none()
+    return {
+        "paired": paired,
+        "open_invite": (
+            None
+            if invite is None
+            else {
+                "created_at": _plain(invite.created_at),
+                "expires_at": _plain(invite.expires_at),
+            }
+        ),
     }
 
 
@@ -53,6 +80,9 @@ async def erase_person(session: AsyncSession, telegram_user_id: int) -> int | No
     if person is None:
         return None
     person_id = person.id
+    # Unpair first (a no-op if the caller already did): the partner's row must not keep
+    # pointing at a couple of one. Their own data is untouched.
+    await pairing.unpair(session, person)
     await repositories.delete_person(session, person_id)
     session.expunge(person)
     return person_id

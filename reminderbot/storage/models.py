@@ -104,6 +104,12 @@ class Mood(enum.StrEnum):
     OPEN = "open"
 
 
+class SharingLevel(enum.StrEnum):
+    NOTHING = "nothing"
+    NEED_SPACE = "need_space"
+    ALL = "all"
+
+
 class Person(Base):
     """One partner. A row exists only once they said yes; 'not now' stores nothing."""
 
@@ -145,6 +151,22 @@ class Person(Base):
     content_position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    # Pairing (see reminderbot/services/pairing.py). Kept on the person row so the dispatcher
+    # decides about couple prompts from the row it already holds, without a join.
+    couple_id: Mapped[int | None] = mapped_column(
+        ForeignKey("couples.id", ondelete="SET NULL"), index=True
+    )
+    wants_couple_prompts: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What this person chose to let their partner see; nothing unless they chose it.
+    sharing: Mapped[SharingLevel] = mapped_column(_enum(SharingLevel), default=SharingLevel.NOTHING)
+    # This person's own hold on shared prompts (only they can lift it early) ...
+    shared_hold_at: Mapped[datetime | None]
+    shared_hold_until: Mapped[datetime | None]
+    # ... and the effect of both partners' holds, the same on both rows: couple prompts rest
+    # while shared_paused_at is set and shared_paused_until is empty or still ahead.
+    shared_paused_at: Mapped[datetime | None]
+    shared_paused_until: Mapped[datetime | None]
 
     schedules: Mapped[list[Schedule]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True
@@ -213,3 +235,46 @@ class CheckIn(Base):
     note_open_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Couple(Base):
+    """Two people who each said yes to being connected. Deleting the row unpairs both at once
+    (their couple_id becomes NULL)."""
+
+    __tablename__ = "couples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Invite(Base):
+    """An open /pair invite: only the SHA-256 of its token is stored; one per person; deleted
+    when used or replaced."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class PartnerNotice(Base):
+    """A line for a partner: held here while the receiver is in quiet hours, and, for a shared
+    check-in, the record of which mood was shared (so a repeated tap shares nothing new). Rows
+    vanish with the receiver, or with the check-in they are about."""
+
+    __tablename__ = "partner_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    checkin_id: Mapped[int | None] = mapped_column(
+        ForeignKey("checkins.id", ondelete="CASCADE"), unique=True
+    )
+    kind: Mapped[str] = mapped_column(String(24))
+    mood: Mapped[str | None] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set while held: not sent before this instant. sent_at is set once it went out.
+    send_after: Mapped[datetime | None] = mapped_column(index=True)
+    sent_at: Mapped[datetime | None]

@@ -32,6 +32,7 @@ from reminderbot.telegram.handlers import (
     history,
     leaving,
     onboarding,
+    pairing,
     pausing,
     settings,
     support,
@@ -50,6 +51,8 @@ MENU_COMMANDS = (
     "resume",
     "checkins",
     "support",
+    "pair",
+    "unpair",
     "help",
     "mydata",
     "stop",
@@ -84,6 +87,8 @@ def _register(application: Application) -> None:  # type: ignore[type-arg]
         "resume": pausing.resume_command,
         "checkins": history.checkins_command,
         "support": support.support_command,
+        "pair": pairing.pair_command,
+        "unpair": pairing.unpair_command,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=private))
@@ -95,6 +100,10 @@ def _register(application: Application) -> None:  # type: ignore[type-arg]
         (CHECKIN, checkins.checkin_button),
         (PAUSE_FROM_REMINDER, pausing.pause_command),
         (pausing.PAUSE_CHOICE, pausing.pause_choice),
+        (pausing.RESUME_CHOICE, pausing.resume_choice),
+        (pairing.PAIR_ANSWER, pairing.invite_answer),
+        (pairing.UNPAIR, pairing.unpair_answer),
+        (pairing.COUPLE, pairing.couple_answer),
         (settings.SETTINGS, settings.settings_button),
         (support.SUPPORT, support.support_now),
     ]
@@ -146,6 +155,14 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
             # The tick guards against overlap itself; a long drain must not flood the log
             # with APScheduler's "maximum number of running instances" warnings.
             job_kwargs={"max_instances": 3, "coalesce": True, "misfire_grace_time": None},
+        )
+        # Partner lines held for the receiver's quiet hours go out when those hours end.
+        application.job_queue.run_repeating(
+            pairing.held_notices_job,
+            interval=pairing.HELD_NOTICES_SECONDS,
+            first=5.0,
+            name="partner-lines",
+            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
 
 

@@ -6,10 +6,11 @@ import json
 
 from telegram import Update
 
-from reminderbot.services import consent, privacy, schedules
+from reminderbot.services import consent, pairing, privacy, schedules
 from reminderbot.storage import repositories
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import BotContext
+from reminderbot.telegram.handlers.pairing import send_notices
 from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
 
 MYDATA_FILENAME = "reminderbot-my-data.json"
@@ -97,7 +98,12 @@ async def delete_answer(update: Update, context: BotContext) -> None:
         await replace_with(update, state.text("delete.cancelled", lang))
         return
     async with state.sessions.begin() as session:
+        # Paired: unpair first, so the partner hears only the neutral unpairing line, exactly
+        # as after /unpair; then erase only this person's own rows.
+        person = await repositories.person_by_telegram_id(session, user.id)
+        notices = await pairing.end_pairing(session, person, state.now()) if person else []
         erased = await privacy.erase_person(session, user.id)
+    await send_notices(context.bot, state, notices)
     if erased is not None:
         state.person_changes.mark(erased)
     if context.user_data is not None:

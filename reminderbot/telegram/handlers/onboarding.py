@@ -5,10 +5,11 @@ from __future__ import annotations
 from telegram import Update
 
 from reminderbot.services import consent
+from reminderbot.services.pairing import TOKEN_SHAPE
 from reminderbot.storage import repositories
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import BotContext
-from reminderbot.telegram.handlers import settings
+from reminderbot.telegram.handlers import pairing, settings
 from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
 
 
@@ -24,6 +25,10 @@ async def start(update: Update, context: BotContext) -> None:
     """Welcome: what the bot does and stores, then yes or not now."""
     user = update.effective_user
     if user is None:
+        return
+    # /start <token>: someone opened a partner's invite link.
+    if context.args and TOKEN_SHAPE.match(context.args[0]):
+        await pairing.invite_opened(update, context, context.args[0])
         return
     state = context.state
     async with state.sessions.begin() as session:

@@ -1,4 +1,8 @@
-"""Pause from any reminder or with /pause; /resume. A pause takes effect at once."""
+"""Pause from any reminder or with /pause; /resume. A pause takes effect at once.
+
+When paired there are two scopes: my reminders (as for anyone), or shared prompts for both of
+us. A personal pause is never visible to the partner; a shared one tells them only that shared
+prompts rest."""
 
 from __future__ import annotations
 
@@ -7,28 +11,42 @@ from datetime import datetime
 
 from telegram import Update
 
-from reminderbot.services import pausing
+from reminderbot.services import pairing, pausing
+from reminderbot.services.pairing import SharedOutcome
 from reminderbot.services.pausing import PauseLength
 from reminderbot.services.timekeeping import zone
 from reminderbot.storage import repositories
+from reminderbot.storage.models import Person
 from reminderbot.telegram.context import AppState, BotContext
+from reminderbot.telegram.handlers.pairing import send_notices
 from reminderbot.telegram.handlers.settings import _active_person
 from reminderbot.telegram.keyboards import PAUSE_FROM_REMINDER
 from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
 
-PAUSE_CHOICE = re.compile(r"^pause:(today|3d|week|open|cancel)$")
+# "pause:3d" rests my reminders; "pause:s:3d" shared prompts; "pause:mine|shared" pick a scope.
+PAUSE_CHOICE = re.compile(r"^pause:(?:(s):)?(today|3d|week|open|cancel|mine|shared)$")
+RESUME_CHOICE = re.compile(r"^resume:(mine|shared)$")
 
 
-def pause_menu(state: AppState, lang: str) -> list[list[tuple[str, str]]]:
+def pause_menu(state: AppState, lang: str, *, shared: bool = False) -> list[list[tuple[str, str]]]:
+    prefix = "pause:s:" if shared else "pause:"
     return [
         [
-            (state.text("buttons.pause_today", lang), "pause:today"),
-            (state.text("buttons.pause_3d", lang), "pause:3d"),
+            (state.text("buttons.pause_today", lang), prefix + "today"),
+            (state.text("buttons.pause_3d", lang), prefix + "3d"),
         ],
         [
-            (state.text("buttons.pause_week", lang), "pause:week"),
-            (state.text("buttons.pause_open", lang), "pause:open"),
+            (state.text("buttons.pause_week", lang), prefix + "week"),
+            (state.text("buttons.pause_open", lang), prefix + "open"),
         ],
+        [(state.text("buttons.pause_cancel", lang), "pause:cancel")],
+    ]
+
+
+def scope_menu(state: AppState, lang: str) -> list[list[tuple[str, str]]]:
+    return [
+        [(state.text("pairing.buttons.scope_mine", lang), "pause:mine")],
+        [(state.text("pairing.buttons.scope_shared", lang), "pause:shared")],
         [(state.text("buttons.pause_cancel", lang), "pause:cancel")],
     ]
 
@@ -43,6 +61,14 @@ async def pause_command(update: Update, context: BotContext) -> None:
         if not PAUSE_FROM_REMINDER.match(update.callback_query.data or ""):
             return
         await answer(update)
+    if person.couple_id is not None:
+        await reply(
+            update,
+            context,
+            state.text("pairing.pause_scope", person.language),
+            markup=keyboard(scope_menu(state, person.language)),
+        )
+        return
     await reply(
         update,
         context,
@@ -68,19 +94,84 @@ async def pause_choice(update: Update, context: BotContext) -> None:
         return
     state = context.state
     lang = person.language
-    if match.group(1) == "cancel":
+    shared, choice = match.group(1) is not None, match.group(2)
+    if choice == "cancel":
         await answer(update)
         await replace_with(update, state.text("pause.cancelled", lang))
+        return
+    if choice in {"mine", "shared"}:
+        await _show_lengths(update, context, person, shared=choice == "shared" and not shared)
+        return
+    if shared:
+        await _pause_shared(update, context, person, PauseLength(choice))
         return
     async with state.sessions.begin() as session:
         fresh = await repositories.person_by_id(session, person.id)
         if fresh is None:
             return
-        until = await pausing.pause(session, fresh, PauseLength(match.group(1)), state.now())
+        until = await pausing.pause(session, fresh, PauseLength(choice), state.now())
     # Committed: make any reminder already claimed for this person re-read the pause.
     state.person_changes.mark(person.id)
     await answer(update, state.text("answers.paused", lang))
     await replace_with(update, _until_text(state, lang, until, person.timezone))
+
+
+async def _show_lengths(
+    update: Update, context: BotContext, person: Person, *, shared: bool
+) -> None:
+    state = context.state
+    lang = person.language
+    await answer(update)
+    if shared and person.couple_id is None:
+        await replace_with(update, state.text("pairing.not_paired", lang))
+        return
+    key = "pairing.shared_choose" if shared else "pause.choose"
+    await replace_with(
+        update, state.text(key, lang), keyboard(pause_menu(state, lang, shared=shared))
+    )
+
+
+async def _pause_shared(
+    update: Update, context: BotContext, person: Person, length: PauseLength
+) -> None:
+    """Rest couple prompts for both partners at once; the other hears one neutral line."""
+    state = context.state
+    lang = person.language
+    async with state.sessions.begin() as session:
+        fresh = await repositories.person_by_id(session, person.id)
+        if fresh is None:
+            return
+        change = await pairing.hold_shared(session, fresh, length, state.now())
+    if change.outcome is SharedOutcome.NOT_PAIRED:
+        await answer(update, state.text("answers.stale_button", lang))
+        await replace_with(update, state.text("pairing.not_paired", lang))
+        return
+    await answer(update, state.text("pairing.answers.shared_paused", lang))
+    if change.until is None:
+        text = state.text("pairing.shared_rest_open", lang)
+    else:
+        local = change.until.astimezone(zone(person.timezone))
+        text = state.text(
+            "pairing.shared_rest_until", lang, until=local.strftime("%a %d %b, %H:%M")
+        )
+    await replace_with(update, text)
+    await send_notices(context.bot, state, change.notices)
+
+
+async def _resume_shared(update: Update, context: BotContext, person: Person) -> str:
+    """Lift this person's own hold on shared prompts; returns what to tell them."""
+    state = context.state
+    async with state.sessions.begin() as session:
+        fresh = await repositories.person_by_id(session, person.id)
+        if fresh is None:
+            return "pairing.not_paired"
+        change = await pairing.release_shared(session, fresh, state.now())
+    await send_notices(context.bot, state, change.notices)
+    return {
+        SharedOutcome.NOT_PAIRED: "pairing.not_paired",
+        SharedOutcome.BACK: "pairing.shared_back",
+        SharedOutcome.STILL_RESTING: "pairing.shared_still_resting",
+    }.get(change.outcome, "pairing.shared_no_hold")
 
 
 async def resume_command(update: Update, context: BotContext) -> None:
@@ -88,11 +179,48 @@ async def resume_command(update: Update, context: BotContext) -> None:
     if person is None:
         return
     state = context.state
+    if pairing.holds_shared(person, state.now()):
+        # Holding shared prompts: ask which to bring back when their own reminders rest too.
+        if pausing.is_paused(person, state.now()):
+            lang = person.language
+            menu = [
+                [(state.text("pairing.buttons.resume_mine", lang), "resume:mine")],
+                [(state.text("pairing.buttons.resume_shared", lang), "resume:shared")],
+            ]
+            await reply(
+                update, context, state.text("pairing.resume_scope", lang), markup=keyboard(menu)
+            )
+            return
+        key = await _resume_shared(update, context, person)
+        await reply(update, context, state.text(key, person.language))
+        return
+    key = await _resume_mine(context, person)
+    await reply(update, context, state.text(key, person.language))
+
+
+async def resume_choice(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    match = RESUME_CHOICE.match(query.data or "") if query else None
+    if match is None:
+        return
+    person = await _active_person(update, context)
+    if person is None:
+        return
+    await answer(update)
+    if match.group(1) == "shared":
+        key = await _resume_shared(update, context, person)
+    else:
+        key = await _resume_mine(context, person)
+    await replace_with(update, context.state.text(key, person.language))
+
+
+async def _resume_mine(context: BotContext, person: Person) -> str:
+    """End this person's own pause; returns what to tell them."""
+    state = context.state
     async with state.sessions.begin() as session:
         fresh = await repositories.person_by_id(session, person.id)
         if fresh is None:
-            return
+            return "pause.not_paused"
         was_paused = await pausing.resume(session, fresh)
     state.person_changes.mark(person.id)
-    key = "pause.resumed" if was_paused else "pause.not_paused"
-    await reply(update, context, state.text(key, person.language))
+    return "pause.resumed" if was_paused else "pause.not_paused"

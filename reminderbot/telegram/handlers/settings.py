@@ -8,10 +8,10 @@ from datetime import time
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from reminderbot.services import schedules
+from reminderbot.services import pairing, schedules
 from reminderbot.services.timekeeping import parse_clock, parse_timezone, suggest_timezones
 from reminderbot.storage import repositories
-from reminderbot.storage.models import Audience, ConsentState, Person
+from reminderbot.storage.models import Audience, ConsentState, Person, SharingLevel
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.replies import Buttons, answer, keyboard, reply
 
@@ -242,7 +242,7 @@ def summary(state: AppState, person: Person, times: list[time]) -> str:
         if person.quiet_start and person.quiet_end
         else off
     )
-    return state.text(
+    text = state.text(
         "settings.summary",
         lang,
         timezone=person.timezone,
@@ -256,27 +256,37 @@ def summary(state: AppState, person: Person, times: list[time]) -> str:
         discreet=on if person.discreet_preview else off,
         silent=on if person.silent else off,
     )
+    if person.couple_id is None:
+        return text
+    partner = state.text(
+        "pairing.summary",
+        lang,
+        sharing=state.text(f"pairing.sharing_{person.sharing.value}", lang),
+        couple_prompts=on if person.wants_couple_prompts else off,
+    )
+    return text + "\n" + partner
 
 
-def main_menu(state: AppState, lang: str) -> InlineKeyboardMarkup:
+def main_menu(state: AppState, lang: str, *, paired: bool = False) -> InlineKeyboardMarkup:
     def b(key: str, section: str) -> tuple[str, str]:
         return state.text(f"buttons.settings_{key}", lang), f"set:{section}"
 
-    return keyboard(
-        [
-            [b("timezone", "tzmenu"), b("times", "timesmenu")],
-            [b("days", "daysmenu"), b("quiet", "quietmenu")],
-            [b("kinds", "kindsmenu"), b("audience", "whomenu")],
-            [b("discreet", "discreetmenu")],
-        ]
-    )
+    rows = [
+        [b("timezone", "tzmenu"), b("times", "timesmenu")],
+        [b("days", "daysmenu"), b("quiet", "quietmenu")],
+        [b("kinds", "kindsmenu"), b("audience", "whomenu")],
+        [b("discreet", "discreetmenu")],
+    ]
+    if paired:
+        rows.append([(state.text("pairing.buttons.settings_partner", lang), "set:partnermenu")])
+    return keyboard(rows)
 
 
 def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMarkup | None:
     lang = person.language
 
     def b(key: str, data: str, chosen: bool = False) -> tuple[str, str]:
-        label = state.text(f"buttons.{key}", lang)
+        label = state.text(key if "." in key else f"buttons.{key}", lang)
         return (state.text("buttons.chosen", lang, label=label) if chosen else label), data
 
     back = [b("settings_back", "set:main")]
@@ -320,6 +330,26 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
                 [b("discreet_preview", "set:discreet:preview", person.discreet_preview)],
                 [b("discreet_silent", "set:discreet:silent", person.silent)],
             ]
+        case "partnermenu" if person.couple_id is not None:
+            rows = [
+                [
+                    b(
+                        f"pairing.buttons.share_{level.value}",
+                        f"set:share:{level.value}",
+                        person.sharing is level,
+                    )
+                ]
+                for level in SharingLevel
+            ]
+            rows.append(
+                [
+                    b(
+                        "pairing.buttons.couple_prompts",
+                        "set:couple:toggle",
+                        person.wants_couple_prompts,
+                    )
+                ]
+            )
         case _:
             return None
     return keyboard([*rows, back])
@@ -334,7 +364,10 @@ async def settings_command(update: Update, context: BotContext) -> None:
     async with state.sessions.begin() as session:
         times = await schedules.times_of(session, person.id)
     await reply(
-        update, context, summary(state, person, times), markup=main_menu(state, person.language)
+        update,
+        context,
+        summary(state, person, times),
+        markup=main_menu(state, person.language, paired=person.couple_id is not None),
     )
 
 
@@ -374,6 +407,14 @@ async def _change(person: Person, action: str, value: str | None, state: AppStat
             case "discreet", "silent":
                 fresh.silent = not fresh.silent
                 return "discreetmenu"
+            # Sharing is the person's own choice; the partner is never told it changed.
+            case "share", str(level) if level in {lv.value for lv in SharingLevel}:
+                if await pairing.set_sharing(session, fresh, SharingLevel(level)):
+                    return "partnermenu"
+            case "couple", "toggle":
+                wanted = not fresh.wants_couple_prompts
+                if await pairing.set_couple_prompts(session, fresh, wanted):
+                    return "partnermenu"
     return None
 
 
@@ -403,7 +444,12 @@ async def settings_button(update: Update, context: BotContext) -> None:
         times = await schedules.times_of(session, person.id)
     if fresh is None:
         return
-    markup = main_menu(state, lang) if section == "main" else submenu(state, fresh, section)
+    paired = fresh.couple_id is not None
+    markup = (
+        main_menu(state, lang, paired=paired)
+        if section == "main"
+        else submenu(state, fresh, section)
+    )
     if markup is None:
         await answer(update, state.text("answers.stale_button", lang))
         return

@@ -1,0 +1,219 @@
+"""Lines for a partner: only what the rules allow them ever to learn, and only what was chosen.
+
+A partner can learn that pairing started or ended, that shared prompts rest or resume, and the
+check-ins the owner chose to share (the mood only; notes never). Every such line respects the
+receiver: nothing reaches someone who stopped, and a line that falls in their quiet hours is
+held in ``partner_notices`` until the hours end. Lines are decided here, inside the caller's
+transaction, and returned as :class:`Notice` values to send after the commit.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reminderbot.services.timekeeping import in_quiet_hours, quiet_hours_end
+from reminderbot.storage.models import (
+    CheckIn,
+    ConsentState,
+    Mood,
+    PartnerNotice,
+    Person,
+    SharingLevel,
+)
+
+# Which moods each sharing level lets the partner see.
+SHAREABLE: dict[SharingLevel, frozenset[Mood]] = {
+    SharingLevel.NOTHING: frozenset(),
+    SharingLevel.NEED_SPACE: frozenset({Mood.NEED_SPACE}),
+    SharingLevel.ALL: frozenset(Mood),
+}
+HELD_BATCH = 200
+
+
+class NoticeKind(enum.StrEnum):
+    PAIRED = "paired"
+    UNPAIRED = "unpaired"
+    RESTING = "resting"  # shared prompts rest
+    RESUMED = "resumed"  # shared prompts are back
+    CHECKIN = "checkin"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One line to send to a partner, with how their own settings say it must be sent."""
+
+    person_id: int
+    chat_id: int
+    language: str
+    kind: NoticeKind
+    mood: Mood | None
+    discreet: bool
+    silent: bool
+
+
+def may_receive(person: Person) -> bool:
+    """Someone who stopped gets nothing at all, not even a line about their partner."""
+    return person.consent is ConsentState.GIVEN and person.reachable
+
+
+def _notice(person: Person, kind: NoticeKind, mood: Mood | None) -> Notice:
+    return Notice(
+        person_id=person.id,
+        chat_id=person.chat_id,
+        language=person.language,
+        kind=kind,
+        mood=mood,
+        discreet=person.discreet_preview,
+        silent=person.silent,
+    )
+
+
+async def partner_of(session: AsyncSession, person: Person) -> Person | None:
+    if person.couple_id is None:
+        return None
+    query = select(Person).where(Person.couple_id == person.couple_id, Person.id != person.id)
+    return (await session.execute(query)).scalars().first()
+
+
+async def drop_notices(session: AsyncSession, person_ids: Iterable[int]) -> None:
+    """Forget every line for these people, held or sent: they belonged to a pairing that ended."""
+    ids = list(person_ids)
+    await session.execute(delete(PartnerNotice).where(PartnerNotice.person_id.in_(ids)))
+
+
+async def notify(
+    session: AsyncSession,
+    receiver: Person,
+    kind: NoticeKind,
+    now: datetime,
+    *,
+    mood: Mood | None = None,
+    record: PartnerNotice | None = None,
+    checkin_id: int | None = None,
+) -> list[Notice]:
+    """Send now (returned) or hold until the receiver's quiet hours end (stored)."""
+    if not may_receive(receiver):
+        return []
+    if kind in (NoticeKind.RESTING, NoticeKind.RESUMED):
+        # A rest and a resume that both wait for the morning cancel out: nothing changed.
+        opposite = NoticeKind.RESUMED if kind is NoticeKind.RESTING else NoticeKind.RESTING
+        held = (
+            (
+                await session.execute(
+                    select(PartnerNotice).where(
+                        PartnerNotice.person_id == receiver.id,
+                        PartnerNotice.kind == opposite,
+                        PartnerNotice.sent_at.is_(None),
+                    )
+                )
+            )
+            .scalars()
+            .first()
+        )
+        if held is not None:
+            await session.delete(held)
+            return []
+    quiet = in_quiet_hours(now, receiver.timezone, receiver.quiet_start, receiver.quiet_end)
+    send_after = (
+        quiet_hours_end(now, receiver.timezone, receiver.quiet_start, receiver.quiet_end)
+        if quiet
+        else None
+    )
+    if record is None and (quiet or checkin_id is not None):
+        record = PartnerNotice(person_id=receiver.id, checkin_id=checkin_id, created_at=now)
+        session.add(record)
+    if record is not None:
+        record.kind = kind.value
+        record.mood = mood.value if mood is not None else None
+        record.send_after = send_after
+        record.sent_at = None if quiet else now
+        await session.flush()
+    return [] if quiet else [_notice(receiver, kind, mood)]
+
+
+async def share_checkin(session: AsyncSession, checkin_id: int, now: datetime) -> list[Notice]:
+    """A check-in was tapped or changed: share it only if its owner chose to share this mood.
+    A mood already shared (or waiting) for this check-in is not shared twice; a change to a
+    mood that is not shared withdraws a line still waiting for the morning."""
+    checkin = await session.get(CheckIn, checkin_id)
+    if checkin is None:
+        return []
+    owner = await session.get(Person, checkin.person_id)
+    if owner is None or not may_receive(owner):
+        return []
+    partner = await partner_of(session, owner)
+    if partner is None:
+        return []
+    record = (
+        await session.execute(select(PartnerNotice).where(PartnerNotice.checkin_id == checkin.id))
+    ).scalar_one_or_none()
+    if checkin.mood not in SHAREABLE[owner.sharing]:
+        if record is not None and record.sent_at is None:
+            await session.delete(record)
+        return []
+    if record is not None and record.mood == checkin.mood.value:
+        return []
+    return await notify(
+        session,
+        partner,
+        NoticeKind.CHECKIN,
+        now,
+        mood=checkin.mood,
+        record=record,
+        checkin_id=checkin.id,
+    )
+
+
+async def _still_due(session: AsyncSession, notice: PartnerNotice, receiver: Person) -> bool:
+    """Re-check a held line against what is true now, not what was true at night."""
+    if receiver.couple_id is None:
+        return notice.kind == NoticeKind.UNPAIRED
+    if notice.kind != NoticeKind.CHECKIN:
+        return notice.kind != NoticeKind.UNPAIRED
+    checkin = await session.get(CheckIn, notice.checkin_id) if notice.checkin_id else None
+    owner = await session.get(Person, checkin.person_id) if checkin else None
+    return (
+        checkin is not None
+        and owner is not None
+        and may_receive(owner)
+        and owner.couple_id == receiver.couple_id
+        and checkin.mood.value == notice.mood
+        and checkin.mood in SHAREABLE[owner.sharing]
+    )
+
+
+async def due_held(session: AsyncSession, now: datetime) -> list[Notice]:
+    """Held lines whose quiet hours are over, re-checked; the caller sends them after commit."""
+    query = (
+        select(PartnerNotice, Person)
+        .join(Person, Person.id == PartnerNotice.person_id)
+        .where(PartnerNotice.sent_at.is_(None), PartnerNotice.send_after <= now)
+        .order_by(PartnerNotice.send_after)
+        .limit(HELD_BATCH)
+        .with_for_update(skip_locked=True, of=PartnerNotice)
+    )
+    out: list[Notice] = []
+    for notice, receiver in (await session.execute(query)).all():
+        if not may_receive(receiver) or not await _still_due(session, notice, receiver):
+            await session.delete(notice)
+            continue
+        if in_quiet_hours(now, receiver.timezone, receiver.quiet_start, receiver.quiet_end):
+            # They changed their quiet hours since: wait for the new end.
+            notice.send_after = quiet_hours_end(
+                now, receiver.timezone, receiver.quiet_start, receiver.quiet_end
+            )
+            continue
+        mood = Mood(notice.mood) if notice.mood else None
+        out.append(_notice(receiver, NoticeKind(notice.kind), mood))
+        if notice.checkin_id is not None:
+            notice.send_after = None
+            notice.sent_at = now  # kept: the record that this mood was shared
+        else:
+            await session.delete(notice)
+    return out

@@ -1,0 +1,256 @@
+"""The privacy matrix: for every action of partner A, exactly what partner B receives.
+
+Each case pairs Alex (A) with Sam (B), delivers both a reminder, then lets Alex act. Everything
+the bot does in Sam's chat during the action (sends, edits, documents) is compared with the
+expected list: empty unless Alex chose to share, or pairing itself changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+from telegram.ext import CommandHandler
+
+from reminderbot.services.pausing import PauseLength
+from reminderbot.storage.models import Audience, Mood, SharingLevel
+from reminderbot.telegram.handlers import settings
+from reminderbot.telegram.keyboards import MOOD_CODES
+from tests.support.harness import BotHarness, FakeClock
+from tests.test_couples import ALEX, SAM, calls_to_chat, invite, pair
+
+Action = Callable[[BotHarness, "Scene"], Awaitable[None]]
+
+
+@dataclass
+class Scene:
+    delivery_id: int  # Alex's reminder of the day
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    act: Action
+    told: tuple[str, ...] = ()  # UI keys of the lines Sam receives, in order
+    needs: tuple[str, ...] = field(default=())  # commands that must be registered
+
+
+def command(name: str, args: str = "") -> Action:
+    async def act(h: BotHarness, scene: Scene) -> None:
+        await h.command(ALEX, f"/{name}", args)
+
+    return act
+
+
+def steps(*parts: Action) -> Action:
+    async def act(h: BotHarness, scene: Scene) -> None:
+        for part in parts:
+            await part(h, scene)
+
+    return act
+
+
+def press(data: str) -> Action:
+    async def act(h: BotHarness, scene: Scene) -> None:
+        await h.press(ALEX, data.format(delivery=scene.delivery_id))
+
+    return act
+
+
+def settings_button(data: str) -> Action:
+    """Open /settings and press one of its buttons on that message."""
+
+    async def act(h: BotHarness, scene: Scene) -> None:
+        await h.command(ALEX, "/settings")
+        message_id = h.double.message_id_of(h.seen(ALEX)[-1])
+        await h.press(ALEX, data, message_id=message_id)
+
+    return act
+
+
+def share(level: SharingLevel) -> Action:
+    return settings_button(f"set:share:{level.value}")
+
+
+def tap(mood: Mood) -> Action:
+    return press("ci:{delivery}:" + MOOD_CODES[mood])
+
+
+def say(text: str) -> Action:
+    async def act(h: BotHarness, scene: Scene) -> None:
+        await h.say(ALEX, text)
+
+    return act
+
+
+SHARED_LINE = {mood: f"sharing.partner_checked_in.{mood.value}" for mood in Mood}
+SHARES = {
+    SharingLevel.NOTHING: frozenset[Mood](),
+    SharingLevel.NEED_SPACE: frozenset({Mood.NEED_SPACE}),
+    SharingLevel.ALL: frozenset(Mood),
+}
+
+
+def settings_data() -> list[str]:
+    """Every /settings button there is, from the same tables the handler uses."""
+    data = ["set:main", "set:partnermenu"]
+    data += [f"set:{s}" for s in ("tzmenu", "timesmenu", "daysmenu", "quietmenu")]
+    data += [f"set:{s}" for s in ("kindsmenu", "whomenu", "discreetmenu")]
+    data += ["set:tz:Europe/Berlin", "set:tz:America/New_York"]
+    data += [f"set:times:{name}" for name in settings.TIME_PRESETS]
+    data += [f"set:days:{name}" for name in settings.DAY_PRESETS]
+    data += [f"set:day:{i}" for i in range(7)]
+    data += [f"set:quiet:{name}" for name in settings.QUIET_PRESETS]
+    data += [f"set:kind:{kind}" for kind in settings.KIND_FLAGS]
+    data += [f"set:who:{a.value}" for a in Audience]
+    data += ["set:discreet:preview", "set:discreet:silent", "set:couple:toggle"]
+    data += [f"set:share:{level.value}" for level in SharingLevel]
+    return data
+
+
+def cases() -> list[Case]:
+    out = [
+        Case("/start", command("start")),
+        Case("/start with a junk token", command("start", "x" * 43)),
+        Case("/help", command("help")),
+        Case("/settings", command("settings")),
+        Case("/times", command("times", "07:15 21:30")),
+        Case("/times wrong", command("times", "soon")),
+        Case("/timezone", command("timezone", "Europe/Berlin")),
+        Case("/timezone asks", command("timezone")),
+        Case("/timezone typed", steps(command("timezone"), say("Tokyo"))),
+        Case("/quiet", command("quiet", "22:00 07:00")),
+        Case("/quiet off", command("quiet", "off")),
+        Case("/pause cancel", steps(command("pause"), press("pause:cancel"))),
+        Case(
+            "pause button on a reminder",
+            steps(press("pz:{delivery}"), press("pause:mine"), press("pause:today")),
+        ),
+        Case(
+            "/resume after a personal pause",
+            steps(command("pause"), press("pause:mine"), press("pause:open"), command("resume")),
+        ),
+        Case("/resume when nothing rests", command("resume")),
+        Case("/checkins", command("checkins"), needs=("checkins",)),
+        Case("/support", command("support"), needs=("support",)),
+        Case("support button", steps(tap(Mood.HEAVY), press("support:now")), needs=("support",)),
+        Case("/mydata", command("mydata")),
+        Case("/stop", steps(command("stop"), press("stop:yes"))),
+        Case("/stop cancelled", steps(command("stop"), press("stop:no"))),
+        Case(
+            "/stop then /start again",
+            steps(command("stop"), press("stop:yes"), command("start"), press("consent:yes")),
+        ),
+        Case(
+            "/delete",
+            steps(command("delete"), press("delete:yes")),
+            told=("pairing.partner_unpaired",),
+        ),
+        Case("/delete cancelled", steps(command("delete"), press("delete:no"))),
+        Case(
+            "/unpair",
+            steps(command("unpair"), press("unpair:yes")),
+            told=("pairing.partner_unpaired",),
+        ),
+        Case("/unpair cancelled", steps(command("unpair"), press("unpair:no"))),
+        Case("/pair while paired", command("pair")),
+        Case("couple prompts yes", press("couple:yes")),
+        Case("couple prompts no", press("couple:no")),
+        Case("unknown command", command("nonsense")),
+        Case("free text", say("hello there")),
+        Case(
+            "a note after a check-in (sharing nothing)",
+            steps(tap(Mood.HEAVY), say("only for me")),
+        ),
+        Case(
+            "a note after a shared check-in",
+            steps(share(SharingLevel.ALL), tap(Mood.STEADY), say("only for me")),
+            told=(SHARED_LINE[Mood.STEADY],),
+        ),
+        Case(
+            "shared pause then resume",
+            steps(
+                command("pause"), press("pause:shared"), press("pause:s:week"), command("resume")
+            ),
+            told=("pairing.partner_shared_resting", "pairing.partner_shared_back"),
+        ),
+        Case(
+            "shared pause cancelled",
+            steps(command("pause"), press("pause:shared"), press("pause:cancel")),
+        ),
+    ]
+    for data in settings_data():
+        out.append(Case(f"settings {data}", settings_button(data)))
+    for length in PauseLength:
+        out.append(
+            Case(
+                f"/pause my reminders {length.value}",
+                steps(command("pause"), press("pause:mine"), press(f"pause:{length.value}")),
+            )
+        )
+        out.append(
+            Case(
+                f"/pause shared prompts {length.value}",
+                steps(command("pause"), press("pause:shared"), press(f"pause:s:{length.value}")),
+                told=("pairing.partner_shared_resting",),
+            )
+        )
+    for level in SharingLevel:
+        for mood in Mood:
+            told = (SHARED_LINE[mood],) if mood in SHARES[level] else ()
+            out.append(
+                Case(f"share {level.value}, tap {mood.value}", steps(share(level), tap(mood)), told)
+            )
+    return out
+
+
+def registered_commands(h: BotHarness) -> set[str]:
+    return {
+        name
+        for handlers in h.application.handlers.values()
+        for handler in handlers
+        if isinstance(handler, CommandHandler)
+        for name in handler.commands
+    }
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda case: case.name)
+async def test_what_partner_b_receives(harness: BotHarness, clock: FakeClock, case: Case) -> None:
+    missing = [name for name in case.needs if name not in registered_commands(harness)]
+    if missing:
+        pytest.skip(f"/{missing[0]} is not registered yet")
+    await pair(harness)
+    await harness.press(ALEX, "couple:yes")
+    await harness.press(SAM, "couple:yes")
+    # An ordinary day: each has received a reminder of their own.
+    clock.set(datetime(2026, 3, 2, 9, tzinfo=UTC))
+    await harness.tick()
+    delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
+    before = len(calls_to_chat(harness, SAM))
+
+    await case.act(harness, Scene(delivery.id))
+
+    received = calls_to_chat(harness, SAM)[before:]
+    assert [c.method for c in received] == ["sendMessage"] * len(received)
+    assert [c.params["text"] for c in received] == [harness.text(key) for key in case.told]
+    for call in received:
+        assert call.params["protect_content"] is True
+
+
+async def test_the_matrix_covers_every_registered_command(harness: BotHarness) -> None:
+    """A new command must get a row in the matrix above."""
+    covered = {"start", "help", "settings", "times", "timezone", "quiet", "pause", "resume"}
+    covered |= {"checkins", "support", "mydata", "stop", "delete", "unpair", "pair"}
+    assert registered_commands(harness) <= covered
+
+
+async def test_opening_a_link_tells_the_inviter_nothing(harness: BotHarness) -> None:
+    """Only a yes connects; looking at the invitation is not news for the inviter."""
+    await harness.join(ALEX)
+    token = await invite(harness, ALEX)
+    before = len(calls_to_chat(harness, ALEX))
+    await harness.command(SAM, "/start", token)
+    await harness.press(SAM, "pair:no")
+    assert calls_to_chat(harness, ALEX)[before:] == []
