@@ -409,11 +409,11 @@ async def test_weekdays_setting_is_honoured(harness: BotHarness, clock: FakeCloc
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_two_dispatchers_racing_on_postgres_never_send_twice(
     harness: BotHarness, clock: FakeClock, database_url: str
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SKIP LOCKED racing is a PostgreSQL feature; SQLite runs one instance")
+    """SKIP LOCKED is PostgreSQL's; on SQLite one instance owns the database."""
     people = list(range(7000, 7300))
     async with harness.state.sessions.begin() as session:
         for uid in people:
@@ -491,3 +491,21 @@ async def test_claimed_ahead_of_time_and_sent_on_time_never_early(
     await dispatcher.tick()
     (reminder,) = [c for c in harness.seen(ALEX) if "protect_content" in c.params]
     assert due.timestamp() <= reminder.at <= due.timestamp() + 0.25
+
+
+async def test_delete_between_claim_and_send_loses_nothing_for_others(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    await joined(harness, ALEX, "09:00")
+    await joined(harness, SAM, "09:00")
+    clock.set(utc(2026, 3, 2, 9))
+    stats = TickStats()
+    claimed = await harness.dispatcher._claim(stats)
+    assert len(claimed) == 2
+    await harness.command(ALEX, "/delete")
+    await harness.press(ALEX, "delete:yes")
+    await harness.dispatcher._send_all(claimed, stats)
+    assert reminders(harness, ALEX) == []
+    assert len(reminders(harness, SAM)) == 1
+    (delivery,) = await harness.deliveries(SAM)
+    assert delivery.status is DeliveryStatus.SENT

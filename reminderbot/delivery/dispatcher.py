@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup
@@ -85,6 +85,7 @@ class Outgoing:
     silent: bool
     uncertain: int
     attempts: int
+    kind: str | None = None
 
 
 @dataclass(slots=True)
@@ -109,7 +110,37 @@ def _kinds_for(person: Person, schedule: Schedule) -> list[ContentKind]:
         kinds.append(ContentKind.PRACTICE)
     if person.wants_checkin_prompts:
         kinds.append(ContentKind.CHECKIN_PROMPT)
+    # Couple prompts: only while paired, opted in, and not resting by a shared pause. At claim
+    # time next_due_at is still this occurrence's due time, the moment the rest is judged at.
+    due = schedule.next_due_at
+    shared_resting = person.shared_paused_at is not None and (
+        person.shared_paused_until is None or due is None or person.shared_paused_until > due
+    )
+    if person.couple_id is not None and person.wants_couple_prompts and not shared_resting:
+        kinds.append(ContentKind.COUPLE_PROMPT)
     return kinds
+
+
+def _shared_resting(person: Person, now: datetime) -> bool:
+    """Couple prompts rest while a shared pause (either partner's hold) is on."""
+    return person.shared_paused_at is not None and (
+        person.shared_paused_until is None or person.shared_paused_until > now
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What a fresh read of a person allows right before a send."""
+
+    personal: Reason | None
+    shared_resting: bool = False
+
+    def reason_for(self, kind: str | None) -> Reason | None:
+        if self.personal is not None:
+            return self.personal
+        if kind == ContentKind.COUPLE_PROMPT and self.shared_resting:
+            return Reason.PAUSED
+        return None
 
 
 def _may_send(person: Person, now: datetime) -> Reason | None:
@@ -162,9 +193,10 @@ class Dispatcher:
         self._running = True
         started = monotonic_time.monotonic()
         try:
-            await self._end_pauses(stats)
+            first = True
             while True:
-                outgoing = await self._claim(stats)
+                outgoing = await self._claim(stats, end_pauses=first)
+                first = False
                 if outgoing:
                     await self._send_all(outgoing, stats)
                 full = len(outgoing) >= self.batch_size
@@ -177,13 +209,18 @@ class Dispatcher:
         return stats
 
     # ----------------------------------------------------------------- claiming
-    async def _claim(self, stats: TickStats) -> list[Outgoing]:
+    async def _claim(self, stats: TickStats, *, end_pauses: bool = False) -> list[Outgoing]:
         now = self.clock()
+        notices: list[tuple[int, int, str]] = []
         async with self.sessions.begin() as session:
+            if end_pauses:
+                notices = await self._end_pauses(session, now, stats)
             outgoing = await self._claim_retries(session, now, stats)
             room = self.batch_size - len(outgoing)
             if room > 0:
                 outgoing += await self._claim_occurrences(session, now, room, stats)
+        if notices:
+            await self._send_pause_ends(notices)
         return outgoing
 
     async def _claim_occurrences(
@@ -345,6 +382,7 @@ class Dispatcher:
                     person,
                     delivery.id,
                     {
+                        "kind": delivery.kind,
                         "due_at": delivery.due_at,
                         "content_text": item.text,
                         "uncertain": delivery.uncertain,
@@ -378,6 +416,7 @@ class Dispatcher:
             silent=person.silent,
             uncertain=record.get("uncertain", 0),
             attempts=record.get("attempts", 0),
+            kind=record.get("kind"),
         )
 
     # ----------------------------------------------------------------- sending
@@ -394,7 +433,7 @@ class Dispatcher:
             async def one(
                 message: Outgoing,
                 checked_at: float = checked_at,
-                blocked: dict[int, Reason] = blocked,
+                blocked: dict[int, Gate] = blocked,
             ) -> None:
                 async with semaphore:
                     await self._send_one(message, checked_at, blocked, results, unreachable, stats)
@@ -402,21 +441,20 @@ class Dispatcher:
             await asyncio.gather(*(one(message) for message in chunk))
         await self._record(results, unreachable)
 
-    async def _blocked_people(self, person_ids: Iterable[int]) -> dict[int, Reason]:
+    async def _blocked_people(self, person_ids: Iterable[int]) -> dict[int, Gate]:
         """Who may no longer be sent to, read fresh from the database."""
         now = self.clock()
         async with self.sessions.begin() as session:
             people = (
                 await session.execute(select(Person).where(Person.id.in_(list(person_ids))))
             ).scalars()
-            blocked = {p.id: r for p in people if (r := _may_send(p, now)) is not None}
-        return blocked
+            return {p.id: Gate(_may_send(p, now), _shared_resting(p, now)) for p in people}
 
     async def _send_one(
         self,
         message: Outgoing,
         checked_at: float,
-        blocked: dict[int, Reason],
+        blocked: dict[int, Gate],
         results: dict[int, dict[str, Any]],
         unreachable: set[int],
         stats: TickStats,
@@ -429,10 +467,11 @@ class Dispatcher:
             # Last look right before the send: a pause or stop in this process since the
             # snapshot forces a fresh read of this one person.
             if self.changes.since(message.person_id, checked_at):
-                blocked.update(await self._blocked_people([message.person_id]))
-                if message.person_id not in blocked:
-                    checked_at = self.changes.now()
-            if (reason := blocked.get(message.person_id)) is not None:
+                fresh = await self._blocked_people([message.person_id])
+                blocked[message.person_id] = fresh.get(message.person_id, Gate(Reason.INACTIVE))
+                checked_at = self.changes.now()
+            gate = blocked.get(message.person_id, Gate(Reason.INACTIVE))
+            if (reason := gate.reason_for(message.kind)) is not None:
                 results[message.delivery_id] = self._finish(DeliveryStatus.SKIPPED, reason)
                 stats.skipped += 1
                 stats.reasons[reason] += 1
@@ -525,10 +564,18 @@ class Dispatcher:
         now = self.clock()
         by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for delivery_id, values in results.items():
-            by_shape[tuple(sorted(values))].append({"id": delivery_id, **values})
+            by_shape[tuple(sorted(values))].append({"delivery_id": delivery_id, **values})
+        table = Delivery.__table__
         async with self.sessions.begin() as session:
-            for rows in by_shape.values():
-                await session.execute(update(Delivery), rows)
+            for shape, rows in by_shape.items():
+                # Core executemany, not the ORM's bulk update: a person who erased themselves
+                # mid-send took their delivery rows along, and that must not fail the batch.
+                statement = (
+                    update(table)
+                    .where(table.c.id == bindparam("delivery_id"))
+                    .values({column: bindparam(column) for column in shape})
+                )
+                await session.execute(statement, rows)
             if unreachable:
                 ids = sorted(unreachable)
                 await session.execute(
@@ -542,26 +589,28 @@ class Dispatcher:
                 log.info("marked %d people unreachable", len(ids))
 
     # ----------------------------------------------------------------- pause ends
-    async def _end_pauses(self, stats: TickStats) -> None:
-        """Pauses that ran out end with one gentle line, sent outside quiet hours."""
-        now = self.clock()
+    async def _end_pauses(
+        self, session: AsyncSession, now: datetime, stats: TickStats
+    ) -> list[tuple[int, int, str]]:
+        """Pauses that ran out end with one gentle line, sent outside quiet hours. Runs in the
+        claim's transaction, so an idle tick is one round trip."""
         notices: list[tuple[int, int, str]] = []
-        async with self.sessions.begin() as session:
-            due: ColumnElement[bool] = Person.paused_until <= now
-            query = (
-                select(Person).where(due).limit(self.batch_size).with_for_update(skip_locked=True)
-            )
-            for person in (await session.execute(query)).scalars():
-                active = person.consent is ConsentState.GIVEN and person.reachable
-                if active and in_quiet_hours(
-                    now, person.timezone, person.quiet_start, person.quiet_end
-                ):
-                    continue  # the pause ends when the line can be sent
-                person.paused_at = None
-                person.paused_until = None
-                stats.pause_ends += 1
-                if active:
-                    notices.append((person.id, person.chat_id, person.language))
+        due: ColumnElement[bool] = Person.paused_until <= now
+        query = select(Person).where(due).limit(self.batch_size).with_for_update(skip_locked=True)
+        for person in (await session.execute(query)).scalars():
+            active = person.consent is ConsentState.GIVEN and person.reachable
+            if active and in_quiet_hours(
+                now, person.timezone, person.quiet_start, person.quiet_end
+            ):
+                continue  # the pause ends when the line can be sent
+            person.paused_at = None
+            person.paused_until = None
+            stats.pause_ends += 1
+            if active:
+                notices.append((person.id, person.chat_id, person.language))
+        return notices
+
+    async def _send_pause_ends(self, notices: list[tuple[int, int, str]]) -> None:
         for person_id, chat_id, lang in notices:
             await self.pacer.slot(chat_id)
             try:

@@ -280,9 +280,11 @@ class BotDouble(BaseRequest):
         ]
 
     def reset(self) -> None:
+        """Forget everything recorded, including the store of sent messages."""
         self.calls.clear()
         self.violations.clear()
         self.rate_limited = 0
+        self._messages.clear()
 
 
 def _files(request_data: RequestData | None) -> tuple[dict[str, bytes], dict[str, str]]:
