@@ -22,9 +22,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, bindparam, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup
@@ -565,7 +565,7 @@ class Dispatcher:
         by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for delivery_id, values in results.items():
             by_shape[tuple(sorted(values))].append({"delivery_id": delivery_id, **values})
-        table = Delivery.__table__
+        table = cast(Table, Delivery.__table__)
         async with self.sessions.begin() as session:
             for shape, rows in by_shape.items():
                 # Core executemany, not the ORM's bulk update: a person who erased themselves
