@@ -16,17 +16,24 @@ from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
 MYDATA_FILENAME = "reminderbot-my-data.json"
 
 
-async def stop(update: Update, context: BotContext) -> None:
-    """Ask before stopping every message."""
+async def _ask_first(
+    update: Update, context: BotContext, topic: str, confirm: str, cancel: str
+) -> None:
+    """A question with a yes and a no button; topic names the words in messages/."""
     state = context.state
     lang = state.language_for(update.effective_user)
     markup = keyboard(
         [
-            [(state.text("buttons.stop_confirm", lang), callbacks.STOP_CONFIRM)],
-            [(state.text("buttons.stop_cancel", lang), callbacks.STOP_CANCEL)],
+            [(state.text(f"buttons.{topic}_confirm", lang), confirm)],
+            [(state.text(f"buttons.{topic}_cancel", lang), cancel)],
         ]
     )
-    await reply(update, context, state.text("stop.confirm", lang), markup=markup)
+    await reply(update, context, state.text(f"{topic}.confirm", lang), markup=markup)
+
+
+async def stop(update: Update, context: BotContext) -> None:
+    """Ask before stopping every message."""
+    await _ask_first(update, context, "stop", callbacks.STOP_CONFIRM, callbacks.STOP_CANCEL)
 
 
 async def stop_answer(update: Update, context: BotContext) -> None:
@@ -76,15 +83,7 @@ async def mydata(update: Update, context: BotContext) -> None:
 
 async def delete(update: Update, context: BotContext) -> None:
     """Ask before erasing everything."""
-    state = context.state
-    lang = state.language_for(update.effective_user)
-    markup = keyboard(
-        [
-            [(state.text("buttons.delete_confirm", lang), callbacks.DELETE_CONFIRM)],
-            [(state.text("buttons.delete_cancel", lang), callbacks.DELETE_CANCEL)],
-        ]
-    )
-    await reply(update, context, state.text("delete.confirm", lang), markup=markup)
+    await _ask_first(update, context, "delete", callbacks.DELETE_CONFIRM, callbacks.DELETE_CANCEL)
 
 
 async def delete_answer(update: Update, context: BotContext) -> None:
