@@ -31,7 +31,9 @@ def configure(level: str, token: str | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # At DEBUG these libraries log message texts and SQL parameters (people's words): they
-    # never go below INFO, whatever the bot's own level.
-    for name in ("telegram", "aiosqlite", "asyncpg", "sqlalchemy"):
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # SQLAlchemy logs every statement with its parameters at INFO, and the database drivers and
+    # python-telegram-bot log message texts at DEBUG: people's words must never reach the log,
+    # whatever the bot's own level.
+    for name in ("sqlalchemy", "aiosqlite", "asyncpg"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("telegram").setLevel(max(logging.INFO, logging.getLevelName(level)))

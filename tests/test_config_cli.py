@@ -205,3 +205,26 @@ async def test_migrations_downgrade_and_upgrade_again(engine: AsyncEngine) -> No
     assert tables <= {"alembic_version"}
     await upgrade(engine)
     assert await current_revision(engine) == head_revision()
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+def test_logging_never_carries_sql_parameters_or_message_texts(level: str) -> None:
+    import logging
+
+    from reminderbot.logs import configure
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure(level, "1:token")
+        # SQLAlchemy logs statements with their parameters (a note, say) at INFO.
+        assert not logging.getLogger("sqlalchemy.engine.Engine").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)
+        # python-telegram-bot logs update contents at DEBUG.
+        assert not logging.getLogger("telegram.ext.Application").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:], level_before = saved
+        root.setLevel(level_before)
+        for name in ("sqlalchemy", "aiosqlite", "asyncpg", "telegram", "httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
