@@ -105,10 +105,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    from reminderbot.sandbox.due_now import due_now_hook
     from reminderbot.sandbox.runner import run_sandbox
 
-    asyncio.run(run_sandbox(port=args.port, open_browser=False))
-    return 0
+    return asyncio.run(run_sandbox(port=args.port, due_now=due_now_hook))
 
 
 def build_parser() -> argparse.ArgumentParser:

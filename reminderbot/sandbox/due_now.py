@@ -1,0 +1,29 @@
+"""The sandbox's "make my next reminder due now": a demo should not wait for 08:30."""
+
+from __future__ import annotations
+
+from reminderbot.sandbox.server import DueNowHook
+from reminderbot.services import schedules
+from reminderbot.storage import repositories
+from reminderbot.storage.db import create_engine, create_session_factory
+from reminderbot.storage.models import utcnow
+
+
+def due_now_hook(database_url: str) -> DueNowHook:
+    """A hook that writes to the bot's own database; its dispatcher picks the row up within a
+    tick, exactly as it would at the real time."""
+
+    async def make_due(user_id: int) -> str:
+        engine = create_engine(database_url)
+        try:
+            async with create_session_factory(engine).begin() as session:
+                person = await repositories.person_by_telegram_id(session, user_id)
+                if person is None:
+                    return "This person has not said yes yet."
+                if not await schedules.make_next_due_now(session, person, utcnow()):
+                    return "No reminder is scheduled (stopped, unreachable or no times)."
+            return "The next reminder is due now; it arrives within a second or two."
+        finally:
+            await engine.dispose()
+
+    return make_due

@@ -1,0 +1,650 @@
+"""The sandbox's local Bot API server, driven by a real python-telegram-bot ``Bot`` over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import shutil
+import socket
+import struct
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
+from telegram.request import HTTPXRequest
+
+from reminderbot.sandbox.runner import SANDBOX_TOKEN, start_bot, stop_process
+from reminderbot.sandbox.server import RunningServer, start_server
+from reminderbot.sandbox.state import SandboxState, callback_buttons
+
+TOKEN = "123:ABC"
+A, B = 111, 222
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[RunningServer]:
+    running = await start_server()
+    yield running
+    await running.close()
+
+
+@pytest.fixture
+async def bot(server: RunningServer) -> AsyncIterator[Bot]:
+    async with Bot(
+        TOKEN, base_url=server.bot_api_url, base_file_url=server.bot_file_url
+    ) as real_bot:
+        yield real_bot
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def control(
+    http: aiohttp.ClientSession, server: RunningServer, verb: str, path: str, body: Any = None
+) -> Any:
+    async with http.request(verb, f"{server.url}/sandbox/api{path}", json=body) as response:
+        assert response.status < 300, await response.text()
+        return await response.json()
+
+
+async def say(http: aiohttp.ClientSession, server: RunningServer, chat_id: int, text: str) -> Any:
+    return await control(http, server, "POST", f"/chats/{chat_id}/messages", {"text": text})
+
+
+def keyboard(*data: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(d.upper(), callback_data=d)] for d in data])
+
+
+def png(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"".join(b"\x00" + b"\x80" * width for _ in range(height)))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+# ---------------------------------------------------------------------- the Bot API, as PTB sees it
+async def test_get_me_is_the_sandbox_bot(server: RunningServer, bot: Bot) -> None:
+    me = await bot.get_me()
+    assert (me.id, me.is_bot, me.username) == (1000, True, "reminder_sandbox_bot")
+    assert server.state.violations == []
+
+
+async def test_a_conversation_round_trip_is_visible_through_the_control_api(
+    server: RunningServer, bot: Bot, http: aiohttp.ClientSession
+) -> None:
+    await say(http, server, A, "/start")
+    (update,) = await bot.get_updates(timeout=1)
+    assert update.message is not None and update.message.text == "/start"
+    assert update.message.entities[0].type == "bot_command"
+    assert update.message.from_user is not None and update.message.from_user.id == A
+
+    sent = await bot.send_message(
+        A, "Would you like reminders?", reply_markup=keyboard("yes", "no")
+    )
+    assert sent.from_user is not None and sent.from_user.id == 1000
+    assert sent.message_id == update.message.message_id + 1  # one counter per chat
+
+    chat = await control(http, server, "GET", f"/chats/{A}")
+    shown = chat["messages"][-1]
+    assert shown["from_bot"] and shown["text"] == "Would you like reminders?"
+    assert [row[0]["callback_data"] for row in shown["buttons"]] == ["yes", "no"]
+
+    pressed = await control(
+        http,
+        server,
+        "POST",
+        f"/chats/{A}/press",
+        {"message_id": sent.message_id, "callback_data": "yes"},
+    )
+    (press,) = await bot.get_updates(offset=update.update_id + 1, timeout=1)
+    query = press.callback_query
+    assert query is not None and query.data == "yes" and query.id == pressed["callback_query_id"]
+    assert query.message is not None and query.message.message_id == sent.message_id
+
+    assert await bot.answer_callback_query(query.id, text="Saved")
+    answer = await control(http, server, "GET", f"/callbacks/{query.id}")
+    assert answer == {
+        "callback_query_id": query.id,
+        "answered": True,
+        "text": "Saved",
+        "show_alert": False,
+    }
+    with pytest.raises(BadRequest, match="Query is too old"):
+        await bot.answer_callback_query(query.id)
+
+    edited = await bot.edit_message_text("Reminders are on.", chat_id=A, message_id=sent.message_id)
+    assert isinstance(edited, type(sent)) and edited.edit_date is not None
+    chat = await control(http, server, "GET", f"/chats/{A}")
+    shown = chat["messages"][-1]
+    assert shown["text"] == "Reminders are on." and shown["edited"]
+    assert shown["buttons"] == []  # Telegram drops a keyboard that the edit does not resend
+    assert chat["toasts"][0]["text"] == "Saved"
+    assert server.state.violations == []
+
+
+async def test_edits_fail_as_telegram_fails_them(
+    server: RunningServer, bot: Bot, http: aiohttp.ClientSession
+) -> None:
+    await say(http, server, A, "hello")
+    sent = await bot.send_message(A, "Same words", reply_markup=keyboard("a"))
+    with pytest.raises(BadRequest, match="Message to edit not found"):
+        await bot.edit_message_text("x", chat_id=A, message_id=999)
+    with pytest.raises(BadRequest, match="Message is not modified"):
+        await bot.edit_message_text(
+            "Same words", chat_id=A, message_id=sent.message_id, reply_markup=keyboard("a")
+        )
+    with pytest.raises(BadRequest, match="Message can't be edited"):
+        await bot.edit_message_text("x", chat_id=A, message_id=sent.message_id - 1)
+    markup_only = await bot.edit_message_reply_markup(
+        chat_id=A, message_id=sent.message_id, reply_markup=keyboard("b")
+    )
+    assert not isinstance(markup_only, bool) and markup_only.text == "Same words"
+    assert (
+        server.state.messages(A)[-1].message["reply_markup"]["inline_keyboard"][0][0][
+            "callback_data"
+        ]
+        == "b"
+    )
+
+
+async def test_documents_and_photos_are_uploaded_and_offered_for_download(
+    server: RunningServer, bot: Bot, http: aiohttp.ClientSession
+) -> None:
+    await say(http, server, A, "/mydata")
+    payload = json.dumps({"person": {"timezone": "Europe/Berlin"}}).encode()
+    sent = await bot.send_document(A, payload, filename="mydata.json", caption="Your data")
+    assert sent.document is not None and sent.document.file_name == "mydata.json"
+    assert sent.document.file_size == len(payload) and sent.caption == "Your data"
+    photo = await bot.send_photo(A, png(3, 2))
+    assert [(p.width, p.height) for p in photo.photo] == [(3, 2)]
+
+    chat = await control(http, server, "GET", f"/chats/{A}")
+    document = chat["messages"][-2]["document"]
+    async with http.get(f"{server.url}{document['url']}?download=1") as response:
+        assert await response.read() == payload
+        assert response.headers["Content-Disposition"] == 'attachment; filename="mydata.json"'
+    async with http.get(f"{server.url}{chat['messages'][-1]['photo']['url']}") as response:
+        assert response.content_type == "image/png"
+
+    upload = server.state.calls_to("sendDocument")[0].params["document"]
+    assert upload == {"upload": "mydata.json", "size": len(payload)}
+    fetched = await bot.get_file(sent.document.file_id)
+    assert bytes(await fetched.download_as_bytearray()) == payload
+    assert server.state.violations == []
+
+
+async def test_a_call_the_spec_forbids_is_refused_and_recorded(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    server.state.send_text(A, "/start")
+    too_long = "x" * 65  # callback_data is 1-64 bytes
+    markup = {"inline_keyboard": [[{"text": "Go", "callback_data": too_long}]]}
+    form = {"chat_id": str(A), "text": "hi", "reply_markup": json.dumps(markup)}
+    async with http.post(f"{server.bot_api_url}{TOKEN}/sendMessage", data=form) as response:
+        body = await response.json()
+    assert response.status == 400 and body["ok"] is False and body["error_code"] == 400
+    assert body["description"].startswith("Bad Request: ") and "64" in body["description"]
+    (violation,) = server.state.violations
+    assert violation.method == "sendMessage" and "callback_data" in violation.problems[0]
+    assert server.state.bot_messages(A) == []
+
+    async with http.post(
+        f"{server.bot_api_url}{TOKEN}/sendMessage", json={"chat_id": A, "txt": "hi"}
+    ) as response:
+        assert response.status == 400
+    async with http.post(f"{server.bot_api_url}{TOKEN}/sendMessages", json={}) as response:
+        assert response.status == 404
+    assert [v.method for v in server.state.violations] == [
+        "sendMessage",
+        "sendMessage",
+        "sendMessages",
+    ]
+
+
+async def test_json_bodies_are_accepted(server: RunningServer, http: aiohttp.ClientSession) -> None:
+    server.state.send_text(A, "hi")
+    async with http.post(
+        f"{server.bot_api_url}{TOKEN}/sendMessage", json={"chat_id": A, "text": "json"}
+    ) as response:
+        body = await response.json()
+    assert body["ok"] and body["result"]["text"] == "json"
+    assert server.state.violations == []
+
+
+async def test_a_bot_cannot_write_first(server: RunningServer, bot: Bot) -> None:
+    with pytest.raises(Forbidden, match="can't initiate conversation"):
+        await bot.send_message(A, "hello?")
+    with pytest.raises(BadRequest, match="Chat not found"):
+        await bot.send_message(999, "hello?")
+
+
+# ---------------------------------------------------------------------- long polling
+async def test_long_poll_returns_as_soon_as_someone_writes(
+    server: RunningServer, bot: Bot, http: aiohttp.ClientSession
+) -> None:
+    started = time.monotonic()
+    poll = asyncio.create_task(bot.get_updates(timeout=10, read_timeout=15))
+    await asyncio.sleep(0.2)
+    await say(http, server, B, "are you there?")
+    updates = await asyncio.wait_for(poll, 5)
+    assert time.monotonic() - started < 2
+    assert [u.message.text for u in updates if u.message] == ["are you there?"]
+
+
+async def test_long_poll_answers_empty_after_its_timeout(bot: Bot) -> None:
+    started = time.monotonic()
+    assert await bot.get_updates(timeout=1) == ()
+    assert 0.9 <= time.monotonic() - started < 3
+
+
+async def test_offset_confirms_and_allowed_updates_filters(server: RunningServer, bot: Bot) -> None:
+    server.state.send_text(A, "one")
+    server.state.send_text(A, "two")
+    _, second = await bot.get_updates()
+    assert [u.update_id for u in await bot.get_updates(offset=second.update_id)] == [
+        second.update_id
+    ]
+    assert await bot.get_updates(offset=second.update_id + 1) == ()
+    sent = await bot.send_message(A, "pick", reply_markup=keyboard("a"))
+    server.state.press_button(A, sent.message_id, "a")
+    assert await bot.get_updates(allowed_updates=["message"]) == ()
+
+
+async def test_a_second_bot_instance_ends_the_first_ones_long_poll(
+    server: RunningServer, bot: Bot
+) -> None:
+    older = asyncio.create_task(bot.get_updates(timeout=10, read_timeout=15))
+    await asyncio.sleep(0.2)
+    async with Bot(TOKEN, base_url=server.bot_api_url) as second:
+        newer = asyncio.create_task(second.get_updates(timeout=1))
+        with pytest.raises(Conflict, match="terminated by other getUpdates"):
+            await asyncio.wait_for(older, 5)
+        assert await newer == ()
+
+
+async def test_a_deep_link_sends_start_with_its_payload(
+    server: RunningServer, bot: Bot, http: aiohttp.ClientSession
+) -> None:
+    await control(http, server, "POST", f"/chats/{B}/start", {"payload": "inv_abc-123"})
+    (update,) = await bot.get_updates()
+    assert update.message is not None and update.message.text == "/start inv_abc-123"
+    assert update.message.entities[0].length == len("/start")
+    assert update.message.chat.id == B
+
+
+async def test_invite_links_in_bot_messages_are_pointed_out_to_the_page(
+    server: RunningServer, bot: Bot, http: aiohttp.ClientSession
+) -> None:
+    server.state.send_text(A, "/pair")
+    await bot.send_message(A, "Send this: https://t.me/reminder_sandbox_bot?start=tok_1")
+    chat = await control(http, server, "GET", f"/chats/{A}")
+    assert chat["messages"][-1]["invite_payloads"] == ["tok_1"]
+
+
+# ---------------------------------------------------------------------- faults
+async def test_retry_after_is_raised_with_its_delay_then_the_call_succeeds(
+    server: RunningServer, bot: Bot, http: aiohttp.ClientSession
+) -> None:
+    server.state.send_text(A, "hi")
+    await control(
+        http,
+        server,
+        "POST",
+        "/faults",
+        {"kind": "retry_after", "method": "sendMessage", "retry_after": 7},
+    )
+    with pytest.raises(RetryAfter) as caught:
+        await bot.send_message(A, "first try")
+    assert caught.value.retry_after == timedelta(seconds=7)
+    await bot.send_message(A, "second try")
+    refused, accepted = server.state.calls_to("sendMessage")
+    assert (refused.status, refused.retry_after) == (429, 7)
+    assert accepted.status == 200 and accepted.at >= refused.at
+
+
+async def test_blocked_until_the_person_writes_again(
+    server: RunningServer, bot: Bot, http: aiohttp.ClientSession
+) -> None:
+    server.state.send_text(A, "hi")
+    server.state.send_text(B, "hi")
+    await control(http, server, "POST", "/faults", {"kind": "blocked", "chat_id": A, "count": None})
+    for _ in range(2):
+        with pytest.raises(Forbidden, match="bot was blocked by the user"):
+            await bot.send_message(A, "still there?")
+    await bot.send_message(B, "other people are unaffected")
+    await say(http, server, A, "/start")
+    await bot.send_message(A, "welcome back")
+    assert [m.message["text"] for m in server.state.bot_messages(A)] == ["welcome back"]
+
+
+async def test_chat_not_found_for_the_next_call_only(
+    server: RunningServer, bot: Bot, http: aiohttp.ClientSession
+) -> None:
+    server.state.send_text(A, "hi")
+    await control(http, server, "POST", "/faults", {"kind": "chat_not_found", "count": 1})
+    with pytest.raises(BadRequest, match="Chat not found"):
+        await bot.send_message(A, "one")
+    await bot.send_message(A, "two")
+
+
+@pytest.mark.parametrize("mode", ["reset", "bad_gateway"])
+async def test_an_outage_is_a_network_error_until_it_ends(
+    server: RunningServer, bot: Bot, http: aiohttp.ClientSession, mode: str
+) -> None:
+    server.state.send_text(A, "hi")
+    await control(
+        http,
+        server,
+        "POST",
+        "/faults",
+        {"kind": "outage", "mode": mode, "count": None, "duration": 0.5},
+    )
+    with pytest.raises(NetworkError) as caught:
+        await bot.send_message(A, "during")
+    assert not isinstance(caught.value, TimedOut)
+    with pytest.raises(NetworkError):
+        await bot.get_updates()  # an outage takes down every method
+    await asyncio.sleep(0.6)
+    await bot.send_message(A, "after")
+
+
+async def test_a_hanging_outage_times_out(server: RunningServer) -> None:
+    server.state.send_text(A, "hi")
+    request = HTTPXRequest(read_timeout=0.3)
+    async with Bot(TOKEN, base_url=server.bot_api_url, request=request) as impatient:
+        server.state.add_fault("outage", mode="hang", count=1, duration=2.0)
+        with pytest.raises(TimedOut):
+            await impatient.send_message(A, "hello?")
+
+
+async def test_the_rate_limit_answers_429_until_the_window_passes(
+    server: RunningServer, bot: Bot, http: aiohttp.ClientSession
+) -> None:
+    server.state.send_text(A, "hi")
+    await control(http, server, "PUT", "/rate-limit", {"overall_per_second": 2})
+    await bot.send_message(A, "1")
+    await bot.send_message(A, "2")
+    with pytest.raises(RetryAfter) as caught:
+        await bot.send_message(A, "3")
+    assert caught.value.retry_after == timedelta(seconds=1)
+    await asyncio.sleep(1.0)
+    await bot.send_message(A, "3")
+    calls = await control(http, server, "GET", "/calls?method=sendMessage")
+    assert [c["status"] for c in calls] == [200, 200, 429, 200]
+    assert calls[3]["at"] - calls[2]["at"] >= 1.0
+    assert await bot.send_chat_action(A, "typing")  # not a send: not counted
+
+
+async def test_a_wrong_token_is_refused_when_one_is_required() -> None:
+    running = await start_server(token="1000:right")
+    try:
+        async with Bot("1000:right", base_url=running.bot_api_url) as good:
+            assert (await good.get_me()).id == 1000
+        with pytest.raises(InvalidToken):
+            async with Bot("1000:wrong", base_url=running.bot_api_url):
+                pass
+    finally:
+        await running.close()
+
+
+# ---------------------------------------------------------------------- control API and page
+async def test_the_due_now_hook_is_called_with_the_person(http: aiohttp.ClientSession) -> None:
+    asked: list[int] = []
+
+    async def due_now(user_id: int) -> str:
+        asked.append(user_id)
+        return "due at 12:00"
+
+    running = await start_server(on_due_now=due_now, display_timezone="Europe/Berlin")
+    try:
+        state = await control(http, running, "GET", "/state")
+        assert state["due_now"] is True
+        answer = await control(http, running, "POST", f"/people/{B}/due-now", {})
+        assert answer == {"result": "due at 12:00"} and asked == [B]
+        clock = await control(http, running, "GET", "/clock")
+        assert clock["timezone"] == "Europe/Berlin" and clock["utc"].endswith("+00:00")
+    finally:
+        await running.close()
+
+
+async def test_without_a_hook_there_is_no_due_now(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    state = await control(http, server, "GET", "/state")
+    assert state["due_now"] is False
+    assert [c["label"] for c in state["chats"]] == ["Partner A", "Partner B"]
+    async with http.post(f"{server.url}/sandbox/api/people/{A}/due-now", json={}) as response:
+        assert response.status == 404
+    unchanged = await control(http, server, "GET", f"/state?since={state['version']}")
+    assert unchanged["unchanged"] is True
+
+
+async def test_control_api_takes_json_only(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(
+        f"{server.url}/sandbox/api/chats/{A}/messages", data={"text": "hi"}
+    ) as response:
+        assert response.status == 415
+    assert server.state.updates == []
+
+
+def _non_loopback_addresses() -> list[str]:
+    """This machine's own outward address, if it has one (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.connect(("192.0.2.1", 9))
+        except OSError:
+            return []
+        address = str(udp.getsockname()[0])
+    return [] if address.startswith("127.") or address == "0.0.0.0" else [address]
+
+
+async def test_it_binds_to_loopback_only(server: RunningServer) -> None:
+    assert server.url.startswith("http://127.0.0.1:")
+    for address in server.runner.addresses:
+        assert address[0] == "127.0.0.1"
+    port = int(server.url.rsplit(":", 1)[1])
+    for address in _non_loopback_addresses():
+        with socket.socket() as client:
+            client.settimeout(1)
+            assert client.connect_ex((address, port)) != 0, address
+    with pytest.raises(ValueError, match="loopback"):
+        await start_server(host="0.0.0.0")
+
+
+async def test_other_host_names_are_refused(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(
+        f"{server.url}/sandbox/api/state", headers={"Host": "attacker.example"}
+    ) as response:
+        assert response.status == 421
+
+
+async def test_the_page_is_served_with_its_script_and_styles(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{server.url}/") as response:
+        assert response.content_type == "text/html"
+        page = await response.text()
+    assert '<script src="/static/app.js"' in page and "<main" in page
+    async with http.get(f"{server.url}/static/app.js") as response:
+        assert response.content_type == "text/javascript"
+        assert "/sandbox/api" in await response.text()
+    async with http.get(f"{server.url}/static/style.css") as response:
+        assert response.content_type == "text/css"
+    async with http.get(f"{server.url}/static/..%2Fserver.py") as response:
+        assert response.status == 404
+
+
+async def test_state_can_be_shared_with_the_test(bot: Bot) -> None:
+    state = SandboxState()
+    running = await start_server(state=state)
+    try:
+        assert running.state is state
+    finally:
+        await running.close()
+
+
+# ---------------------------------------------------------------------- the real bot, end to end
+async def _eventually(check: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.e2e
+async def test_the_real_bot_onboards_through_the_sandbox(tmp_path: Path) -> None:
+    running = await start_server(token=SANDBOX_TOKEN)
+    state = running.state
+    bot_process = await start_bot(running, f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}")
+    try:
+        await _eventually(lambda: bool(state.calls_to("getUpdates")))
+        state.send_text(A, "/start")
+        await _eventually(lambda: any(m.message.get("reply_markup") for m in state.bot_messages(A)))
+        welcome = next(m for m in state.bot_messages(A) if m.message.get("reply_markup"))
+        consent = callback_buttons(welcome.message)[0]
+        query = state.press_button(A, welcome.message_id, consent)
+        await _eventually(lambda: query.answered)
+        await _eventually(lambda: len(state.bot_messages(A)) > 1 or welcome.edits > 0)
+        assert state.violations == []
+        assert state.bot_messages(B) == []  # nothing reaches a person who never wrote
+    finally:
+        assert await stop_process(bot_process) == 0
+        await running.close()
+
+
+# ---------------------------------------------------------------------- the page in a real browser
+def _chromium() -> str | None:
+    return next(
+        (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p),
+        None,
+    )
+
+
+class _Page:
+    """Just enough of the DevTools protocol to load the page, click and read it."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+        self._ids = itertools.count(1)
+
+    async def send(self, method: str, **params: Any) -> Any:
+        message_id = next(self._ids)
+        await self._ws.send_json({"id": message_id, "method": method, "params": params})
+        while True:
+            message = await self._ws.receive_json()
+            if message.get("id") == message_id:
+                return message.get("result")
+
+    async def js(self, expression: str) -> Any:
+        result = await self.send("Runtime.evaluate", expression=expression, awaitPromise=True)
+        return result["result"].get("value")
+
+    async def until(self, expression: str, seconds: float = 10.0) -> Any:
+        deadline = time.monotonic() + seconds
+        while not (value := await self.js(expression)):
+            assert time.monotonic() < deadline, f"never true in the page: {expression}"
+            await asyncio.sleep(0.1)
+        return value
+
+
+@pytest.fixture
+async def page(server: RunningServer, tmp_path: Path) -> AsyncIterator[_Page]:
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    browser = await asyncio.create_subprocess_exec(
+        binary,
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--remote-debugging-port={port}",
+        "about:blank",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            targets: list[dict[str, Any]] = []
+            for _ in range(100):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://127.0.0.1:{port}/json/list") as response:
+                        targets = await response.json()
+                if any(t["type"] == "page" for t in targets):
+                    break
+                await asyncio.sleep(0.1)
+            target = next(t for t in targets if t["type"] == "page")
+            async with http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                tab = _Page(ws)
+                await tab.send("Page.navigate", url=f"{server.url}/")
+                await tab.until("document.querySelectorAll('.phone').length === 2")
+                yield tab
+    finally:
+        browser.terminate()
+        await browser.wait()
+
+
+async def test_the_page_shows_chats_and_acts_as_the_people(
+    server: RunningServer, bot: Bot, page: _Page
+) -> None:
+    await page.js(
+        "const box = document.querySelector('#pane-111-input');"
+        "box.value = '/pair'; box.form.requestSubmit(); true"
+    )
+    await _eventually(lambda: bool(server.state.updates), seconds=5)
+    (update,) = await bot.get_updates()
+    assert update.message is not None and update.message.text == "/pair"
+
+    link = "https://t.me/reminder_sandbox_bot?start=inv_T1"
+    sent = await bot.send_message(A, f"For your partner: {link}", reply_markup=keyboard("ok"))
+    await page.until("document.querySelector('.invite') !== null")
+    await page.js("document.querySelector('.keyboard button').click(); true")
+    await page.js("document.querySelector('.invite').click(); true")
+    await _eventually(lambda: len(server.state.updates) == 3, seconds=5)
+    press, opened = (await bot.get_updates(offset=update.update_id + 1))[-2:]
+    assert press.callback_query is not None and press.callback_query.data == "ok"
+    assert opened.message is not None and opened.message.chat.id == B
+    assert opened.message.text == "/start inv_T1"
+
+    await bot.answer_callback_query(press.callback_query.id, text="Noted")
+    await bot.edit_message_text("Sent to your partner.", chat_id=A, message_id=sent.message_id)
+    toast = await page.until("document.querySelector('.toast:not([hidden])')?.textContent")
+    assert toast == "Noted"
+    shown = await page.until(
+        "[...document.querySelectorAll('[aria-labelledby=pane-111-title] .msg.bot')]"
+        ".map(e => e.textContent).find(t => t.includes('Sent to your partner.'))"
+    )
+    assert "edited" in shown
+    assert server.state.violations == []
