@@ -509,3 +509,26 @@ async def test_delete_between_claim_and_send_loses_nothing_for_others(
     assert len(reminders(harness, SAM)) == 1
     (delivery,) = await harness.deliveries(SAM)
     assert delivery.status is DeliveryStatus.SENT
+
+
+async def test_a_database_outage_is_logged_once_and_nothing_due_is_lost(
+    harness: BotHarness, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    from reminderbot.storage.db import create_engine
+    from reminderbot.telegram.app import run_tick
+
+    await joined(harness, ALEX, "09:00")
+    clock.set(utc(2026, 3, 2, 9))
+    working = harness.dispatcher.sessions
+    down = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    harness.dispatcher.sessions = create_session_factory(down)
+    try:
+        with caplog.at_level("INFO"):
+            assert await run_tick(harness.dispatcher) is False
+            assert await run_tick(harness.dispatcher) is False
+        assert caplog.text.count("cannot reach the database") == 1
+    finally:
+        await down.dispose()
+    harness.dispatcher.sessions = working
+    assert await run_tick(harness.dispatcher) is True
+    assert len(reminders(harness, ALEX)) == 1

@@ -183,6 +183,7 @@ class Dispatcher:
         # tick adds no lateness of its own (and nothing ever leaves early).
         self.lookahead = timedelta(seconds=tick_seconds)
         self._running = False
+        self.failing = False  # set by the caller while the database cannot be reached
 
     # ----------------------------------------------------------------- the tick
     async def tick(self) -> TickStats:

@@ -167,13 +167,24 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
 
 
 async def _tick(context: BotContext) -> None:
-    dispatcher: Dispatcher = context.application.bot_data[DISPATCHER_KEY]
+    await run_tick(context.application.bot_data[DISPATCHER_KEY])
+
+
+async def run_tick(dispatcher: Dispatcher) -> bool:
+    """One dispatcher tick that never raises. Database down or busy: nothing was claimed, or
+    the claim rolled back; the rows are still due and the next tick tries again. Logged once
+    per outage, not every second. Returns whether the tick went through."""
     try:
         await dispatcher.tick()
-    except SQLAlchemyError as exc:
-        # Database down or busy: nothing was claimed or the claim rolled back; the next tick
-        # tries again, and nothing due is lost because the rows are still due.
-        log.error("dispatcher tick failed: %s", type(exc).__name__)
+    except (SQLAlchemyError, OSError) as exc:
+        if not dispatcher.failing:
+            log.error("dispatcher cannot reach the database: %s", type(exc).__name__)
+        dispatcher.failing = True
+        return False
+    if dispatcher.failing:
+        log.info("dispatcher reaches the database again")
+    dispatcher.failing = False
+    return True
 
 
 async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
