@@ -2,43 +2,82 @@
 suite, which replaces the request object so no test touches the network).
 
 Every call is checked against the Bot API spec exactly as it would go on the wire (the form
-values ``RequestData.json_parameters`` plus uploaded files); a call Telegram would refuse fails
-the test, and is also remembered in ``violations`` in case the bot's error handler swallowed it.
-Answers are realistic: full Message objects, per-chat message ids, and Telegram's own error
-bodies for injected faults.
+values ``RequestData.json_parameters`` plus the multipart files); a call Telegram would refuse
+raises :class:`BotApiRefused` (an ``AssertionError``) and is also remembered in ``violations``,
+in case the bot's error handler swallowed it. Answers are realistic: full Message objects,
+per-chat message ids, edits checked against what was really sent, and Telegram's own error
+bodies for injected faults, so PTB raises its own RetryAfter / Forbidden / BadRequest.
 
-Wiring: ``Bot(token, request=double)`` or ``ApplicationBuilder().request(double)
-.get_updates_request(double)``.
+Wiring a test::
+
+    double = BotDouble()
+    bot = Bot(TOKEN, request=double)          # or, for a whole Application:
+    app = ApplicationBuilder().token(TOKEN).request(double).get_updates_request(double).build()
+    await bot.initialize()                    # calls getMe on the double
+    ...
+    assert not double.violations
+
+``BotDouble(validate=False)`` skips the spec check (benchmarks); ``record=False`` also keeps
+nothing per call, only the ``answered`` count.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from reminderbot.botapi.spec import BotApiSpec, BotApiViolation
 
-BOT_USER = {"id": 1000, "is_bot": True, "first_name": "Reminder", "username": "reminder_test_bot"}
+BOT_ID = 1000
+BOT_USERNAME = "reminder_test_bot"
+BOT_USER: dict[str, Any] = {
+    "id": BOT_ID,
+    "is_bot": True,
+    "first_name": "Reminder",
+    "username": BOT_USERNAME,
+}
 Fault = Literal["429", "403", "400_chat_not_found", "timeout", "network"]
-SENDING = {"sendMessage", "sendDocument", "sendPhoto"}
+SENDING = frozenset({"sendMessage", "sendDocument", "sendPhoto"})
+_EDITS = frozenset({"editMessageText", "editMessageReplyMarkup", "editMessageCaption"})
+
+# Telegram's own descriptions, so code that matches on them behaves as in production.
+EDIT_NOT_FOUND = "Bad Request: message to edit not found"
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
+NO_TEXT = "Bad Request: there is no text in the message to edit"
+NO_CAPTION = "Bad Request: there is no caption in the message to edit"
+DELETE_NOT_FOUND = "Bad Request: message to delete not found"
+
+
+class BotApiRefused(TelegramError, AssertionError):
+    """A call the real Bot API would refuse.
+
+    A TelegramError so that PTB passes it through unchanged (it wraps any other exception from
+    ``do_request`` in NetworkError, which the bot would treat as transient and retry), and an
+    AssertionError so that a test sees a failed expectation, not a flaky network.
+    """
 
 
 @dataclass
 class RecordedCall:
-    method: str
-    params: dict[str, object]
-    files: dict[str, bytes] = field(default_factory=dict)
-    filenames: dict[str, str] = field(default_factory=dict)
+    method: str  # canonical camelCase, as in the spec
+    params: dict[str, object]  # decoded from the wire form
+    files: dict[str, bytes] = field(default_factory=dict)  # multipart field -> content
+    filenames: dict[str, str] = field(default_factory=dict)  # multipart field -> file name
     at: float = 0.0  # wall-clock time (time.time()) when the call arrived
     result: object = None  # what the double answered (None for a fault)
-    fault: str | None = None
+    fault: str | None = None  # the injected or emulated error, if any
 
 
 @dataclass
@@ -50,11 +89,22 @@ class _PlannedFault:
     times: int
 
 
+class _Answer(Exception):
+    """An error answer, as Telegram sends it."""
+
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if retry_after is not None:
+            self.body["parameters"] = {"retry_after": retry_after}
+
+
 class BotDouble(BaseRequest):
     def __init__(self, *, validate: bool = True, record: bool = True) -> None:
+        self.validate = validate
         # record=False keeps nothing per call (a memory benchmark must measure the bot, not
         # this double's notebook); ``answered`` still counts every call.
-        self.validate = validate
         self.record = record
         self.answered = 0
         self.spec = BotApiSpec.load()
@@ -64,8 +114,10 @@ class BotDouble(BaseRequest):
         self.latency = 0.0
         self._faults: list[_PlannedFault] = []
         self._rate: float | None = None
+        # The rate limit's clock; a test may swap in a fake one instead of sleeping.
+        self.monotonic: Callable[[], float] = time.monotonic
         self._recent: deque[float] = deque()
-        self._next_id: dict[int, int] = {}
+        self._message_ids: dict[int, itertools.count[int]] = {}
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ BaseRequest
@@ -90,54 +142,39 @@ class BotDouble(BaseRequest):
         pool_timeout: Any = None,
     ) -> tuple[int, bytes]:
         if self.latency:
-            import asyncio
-
             await asyncio.sleep(self.latency)
         api_method = url.rsplit("/", 1)[-1]
-        form = request_data.json_parameters if request_data else {}
         files, filenames = _files(request_data)
-        canonical = self.spec.canonical(api_method) or api_method
         try:
-            params = self.spec.decode_wire(api_method, form)
             if self.validate:
+                form = request_data.json_parameters if request_data is not None else {}
+                params = self.spec.decode_wire(api_method, form)
                 self.spec.validate(api_method, params, files)
+            elif not self.spec.has_method(api_method):
+                raise BotApiViolation(api_method, ["unknown method"])
+            else:
+                # Benchmarks: PTB's own values, skipping the JSON round trip (same values).
+                params = dict(request_data.parameters) if request_data is not None else {}
         except BotApiViolation as exc:
             self.violations.append(str(exc))
-            raise AssertionError(f"Telegram would refuse this call: {exc}") from exc
+            raise BotApiRefused(f"Telegram would refuse this call: {exc}") from exc
+        canonical = self.spec.canonical(api_method) or api_method
         call = RecordedCall(canonical, params, files, filenames, at=time.time())
         self.answered += 1
         if self.record:
             self.calls.append(call)
-        status, body = self._answer(call)
-        return status, json.dumps(body).encode()
+        if canonical == "getUpdates":
+            await self._long_poll(params)
+        try:
+            self._take_fault(call)
+            self._check_rate(call)
+            call.result = self._result(call)
+        except _Answer as answer:
+            call.fault = call.fault or str(answer.status)
+            return answer.status, json.dumps(answer.body).encode()
+        return 200, json.dumps({"ok": True, "result": call.result}).encode()
 
     # ------------------------------------------------------------------ answers
-    def _answer(self, call: RecordedCall) -> tuple[int, dict[str, Any]]:
-        chat_id = call.params.get("chat_id")
-        fault = self._take_fault(call, chat_id if isinstance(chat_id, int) else None)
-        if fault is None and self._rate is not None and call.method in SENDING:
-            now = time.monotonic()
-            while self._recent and self._recent[0] <= now - 1.0:
-                self._recent.popleft()
-            if len(self._recent) >= self._rate:
-                self.rate_limited += 1
-                fault = _PlannedFault(call.method, None, "429", 1, 1)
-            else:
-                self._recent.append(now)
-        if fault is not None:
-            call.fault = fault.error
-            return _fault_body(fault)
-        result = self._result(call)
-        if result is None:
-            call.fault = "400"
-            return 400, {
-                "ok": False,
-                "error_code": 400,
-                "description": "Bad Request: message to edit not found",
-            }
-        call.result = result
-        return 200, {"ok": True, "result": result}
-
     def _result(self, call: RecordedCall) -> object:
         method, params = call.method, call.params
         if method == "getMe":
@@ -149,64 +186,109 @@ class BotDouble(BaseRequest):
             }
         if method == "getUpdates":
             return []
-        if method in {"editMessageText", "editMessageReplyMarkup", "editMessageCaption"}:
-            return self._edit(params)
-        if self.spec.return_types(method) == ["Message"]:
+        if method in _EDITS:
+            return self._edit(method, params)
+        if method == "deleteMessage":
+            return self._delete(params)
+        if "Message" in self.spec.return_types(method):
             return self._new_message(call)
         return True
 
     def _new_message(self, call: RecordedCall) -> dict[str, Any]:
-        chat_id = int(call.params["chat_id"])  # type: ignore[call-overload]
-        message_id = self._next_id.get(chat_id, 0) + 1
-        self._next_id[chat_id] = message_id
+        chat_id = _int(call.params.get("chat_id"))
+        if chat_id is None:  # "@channelusername": no numeric id to answer with
+            raise _Answer(400, "Bad Request: chat not found")
+        counter = self._message_ids.setdefault(chat_id, itertools.count(1))
+        message_id = next(counter)
+        chat: dict[str, Any] = (
+            {"id": chat_id, "type": "private", "first_name": "Person"}
+            if chat_id > 0
+            else {"id": chat_id, "type": "group", "title": "Group"}
+        )
         message: dict[str, Any] = {
             "message_id": message_id,
             "date": int(time.time()),
-            "chat": {
-                "id": chat_id,
-                "type": "private" if chat_id > 0 else "group",
-                "first_name": "Person",
-            }
-            if chat_id > 0
-            else {"id": chat_id, "type": "group", "title": "Group"},
+            "chat": chat,
             "from": BOT_USER,
         }
-        for key in ("text", "caption", "reply_markup"):
-            if key in call.params:
-                message[key] = call.params[key]
+        params = call.params
+        for key in ("text", "entities", "caption", "caption_entities"):
+            if key in params:
+                message[key] = params[key]
+        markup = params.get("reply_markup")
+        # A Message only ever carries an inline keyboard; reply keyboards are not echoed.
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
         if call.method == "sendDocument":
             message["document"] = {
                 "file_id": f"doc-{chat_id}-{message_id}",
-                "file_unique_id": f"u{message_id}",
+                "file_unique_id": f"d{chat_id}x{message_id}",
                 "file_name": call.filenames.get("document", "file"),
+                "file_size": len(call.files.get("document", b"")),
             }
-        if call.method == "sendPhoto":
+        elif call.method == "sendPhoto":
             message["photo"] = [
                 {
-                    "file_id": f"photo-{chat_id}-{message_id}",
-                    "file_unique_id": f"p{message_id}",
-                    "width": 800,
-                    "height": 600,
+                    "file_id": f"photo-{chat_id}-{message_id}-{size}",
+                    "file_unique_id": f"p{chat_id}x{message_id}x{size}",
+                    "width": size,
+                    "height": size * 3 // 4,
                 }
+                for size in (320, 800)
             ]
         if self.record:
             self._messages[(chat_id, message_id)] = message
         return message
 
-    def _edit(self, params: dict[str, object]) -> object:
-        chat_id, message_id = params.get("chat_id"), params.get("message_id")
-        if not isinstance(chat_id, int) or not isinstance(message_id, int):
+    def _edit(self, method: str, params: dict[str, object]) -> object:
+        if params.get("inline_message_id") is not None:
             return True  # inline messages: Telegram answers True
+        chat_id, message_id = _int(params.get("chat_id")), _int(params.get("message_id"))
+        if chat_id is None or message_id is None:
+            raise _Answer(400, EDIT_NOT_FOUND)
+        if not self.record:
+            # Nothing was kept to check against; answer as if the edit landed.
+            return _edited_stub(chat_id, message_id, params)
         message = self._messages.get((chat_id, message_id))
         if message is None:
-            return None  # answered as Telegram does: 400 message to edit not found
-        if "text" in params:
-            message["text"] = params["text"]
-        message.pop("reply_markup", None)
-        if "reply_markup" in params:
-            message["reply_markup"] = params["reply_markup"]
-        message["edit_date"] = int(time.time())
-        return message
+            raise _Answer(400, EDIT_NOT_FOUND)
+        edited = dict(message)
+        if method == "editMessageText":
+            if "text" not in message:
+                raise _Answer(400, NO_TEXT)
+            edited["text"] = params["text"]
+            _replace(edited, "entities", params)
+        elif method == "editMessageCaption":
+            if "document" not in message and "photo" not in message:
+                raise _Answer(400, NO_CAPTION)
+            _replace(edited, "caption", params)
+            _replace(edited, "caption_entities", params)
+        # Every edit replaces the inline keyboard: leaving reply_markup out removes it.
+        _replace(edited, "reply_markup", params)
+        if all(edited.get(k) == message.get(k) for k in _CONTENT):
+            raise _Answer(400, NOT_MODIFIED)
+        edited["edit_date"] = int(time.time())
+        self._messages[(chat_id, message_id)] = edited
+        return edited
+
+    def _delete(self, params: dict[str, object]) -> object:
+        chat_id, message_id = _int(params.get("chat_id")), _int(params.get("message_id"))
+        if not self.record:
+            return True
+        if (
+            chat_id is None
+            or message_id is None
+            or not self._messages.pop((chat_id, message_id), None)
+        ):
+            raise _Answer(400, DELETE_NOT_FOUND)
+        return True
+
+    async def _long_poll(self, params: dict[str, object]) -> None:
+        # Telegram holds an empty getUpdates for `timeout` seconds; answering at once would spin
+        # a polling Updater in a tight loop. Capped: tests never wait for real updates here.
+        timeout = params.get("timeout")
+        if isinstance(timeout, int) and timeout > 0:
+            await asyncio.sleep(min(timeout, 0.05))
 
     # ------------------------------------------------------------------ faults
     def fail_next(
@@ -218,28 +300,62 @@ class BotDouble(BaseRequest):
         retry_after: int = 1,
         times: int = 1,
     ) -> None:
-        self._faults.append(_PlannedFault(method, chat_id, error, retry_after, times))
+        """Answer the next ``times`` calls of ``method`` (to ``chat_id``, if given) with an error.
+
+        "429", "403" and "400_chat_not_found" are answered with Telegram's status and body;
+        "timeout" raises TimedOut and "network" NetworkError, as PTB's HTTP layer would.
+        """
+        canonical = self.spec.canonical(method)
+        if canonical is None:
+            raise ValueError(f"no such Bot API method: {method}")
+        self._faults.append(_PlannedFault(canonical, chat_id, error, retry_after, times))
 
     def set_rate_limit(self, per_second: float | None) -> None:
+        """Answer sends above ``per_second`` (in any sliding second) with 429, retry_after=1."""
         self._rate = per_second
         self._recent.clear()
 
-    def _take_fault(self, call: RecordedCall, chat_id: int | None) -> _PlannedFault | None:
+    def _take_fault(self, call: RecordedCall) -> None:
+        chat_id = _int(call.params.get("chat_id"))
         for fault in self._faults:
-            if fault.method == call.method and fault.chat_id in (None, chat_id):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                call.fault = fault.error
-                if fault.error == "timeout":
+            if fault.method != call.method or fault.chat_id not in (None, chat_id):
+                continue
+            fault.times -= 1
+            if fault.times <= 0:
+                self._faults.remove(fault)
+            call.fault = fault.error
+            match fault.error:
+                case "timeout":
                     raise TimedOut("Timed out")
-                if fault.error == "network":
-                    raise NetworkError("httpx.ConnectError: connection refused")
-                return fault
-        return None
+                case "network":
+                    raise NetworkError("httpx.ConnectError: All connection attempts failed")
+                case "429":
+                    raise _Answer(
+                        429,
+                        f"Too Many Requests: retry after {fault.retry_after}",
+                        retry_after=fault.retry_after,
+                    )
+                case "403":
+                    raise _Answer(403, "Forbidden: bot was blocked by the user")
+                case "400_chat_not_found":
+                    raise _Answer(400, "Bad Request: chat not found")
+
+    def _check_rate(self, call: RecordedCall) -> None:
+        if self._rate is None or call.method not in SENDING:
+            return
+        now = self.monotonic()
+        recent = self._recent
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) + 1 > self._rate:
+            self.rate_limited += 1
+            call.fault = "429"
+            raise _Answer(429, "Too Many Requests: retry after 1", retry_after=1)
+        recent.append(now)
 
     # ------------------------------------------------------------------ assertions
     def calls_to(self, method: str, chat_id: int | None = None) -> list[RecordedCall]:
+        """Calls of ``method`` that Telegram accepted (faulted ones are in ``attempts_to``)."""
         return [
             c
             for c in self.calls
@@ -257,6 +373,7 @@ class BotDouble(BaseRequest):
         )
 
     def messages_to(self, chat_id: int) -> list[RecordedCall]:
+        """What that chat received (sendMessage, sendDocument, sendPhoto), in order."""
         return [
             c
             for c in self.calls
@@ -277,6 +394,7 @@ class BotDouble(BaseRequest):
 
     @staticmethod
     def buttons(call: RecordedCall) -> list[list[tuple[str, str]]]:
+        """The inline keyboard as rows of (label, callback_data or url)."""
         markup = call.params.get("reply_markup")
         if not isinstance(markup, dict):
             return []
@@ -287,11 +405,41 @@ class BotDouble(BaseRequest):
         ]
 
     def reset(self) -> None:
-        """Forget everything recorded, including the store of sent messages."""
+        """Forget everything recorded, including sent messages, planned faults and the rate."""
         self.calls.clear()
         self.violations.clear()
         self.rate_limited = 0
+        self.answered = 0
+        self._faults.clear()
+        self._recent.clear()
         self._messages.clear()
+
+
+_CONTENT = ("text", "entities", "caption", "caption_entities", "reply_markup")
+
+
+def _replace(message: dict[str, Any], key: str, params: dict[str, object]) -> None:
+    if params.get(key) is None:
+        message.pop(key, None)
+    else:
+        message[key] = params[key]
+
+
+def _edited_stub(chat_id: int, message_id: int, params: dict[str, object]) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "message_id": message_id,
+        "date": int(time.time()),
+        "edit_date": int(time.time()),
+        "chat": {"id": chat_id, "type": "private", "first_name": "Person"},
+        "from": BOT_USER,
+        "text": params.get("text", ""),
+    }
+    _replace(message, "reply_markup", params)
+    return message
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _files(request_data: RequestData | None) -> tuple[dict[str, bytes], dict[str, str]]:
@@ -299,34 +447,7 @@ def _files(request_data: RequestData | None) -> tuple[dict[str, bytes], dict[str
     names: dict[str, str] = {}
     if request_data is None or not request_data.contains_files:
         return files, names
-    for name, value in request_data.multipart_data.items():
-        if isinstance(value, tuple):
-            filename, content = value[0], value[1]
-            names[name] = str(filename)
-        else:
-            content = value
-        files[name] = content if isinstance(content, bytes) else content.read()  # type: ignore[union-attr]
+    for part, (filename, content, _mime) in request_data.multipart_data.items():
+        names[part] = filename
+        files[part] = content if isinstance(content, bytes) else content.read()
     return files, names
-
-
-def _fault_body(fault: _PlannedFault) -> tuple[int, dict[str, Any]]:
-    match fault.error:
-        case "429":
-            return 429, {
-                "ok": False,
-                "error_code": 429,
-                "description": f"Too Many Requests: retry after {fault.retry_after}",
-                "parameters": {"retry_after": fault.retry_after},
-            }
-        case "403":
-            return 403, {
-                "ok": False,
-                "error_code": 403,
-                "description": "Forbidden: bot was blocked by the user",
-            }
-        case _:
-            return 400, {
-                "ok": False,
-                "error_code": 400,
-                "description": "Bad Request: chat not found",
-            }

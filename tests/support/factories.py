@@ -1,16 +1,31 @@
 """Small factories for real python-telegram-bot Updates, bound to a bot, like PTB's own
-``make_message`` and ``make_command_message``."""
+``make_message`` and ``make_command_message``.
+
+update_id and message_id only ever grow (as on Telegram), so handlers that dedupe or sort by
+them see what they would in production. Incoming message ids start far above the double's
+per-chat ids for the bot's own messages, so the two never collide.
+"""
 
 from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
 
-from telegram import Bot, CallbackQuery, Chat, Message, MessageEntity, Update, User
+from telegram import (
+    Bot,
+    CallbackQuery,
+    Chat,
+    Document,
+    Message,
+    MessageEntity,
+    Update,
+    User,
+)
 
 _update_ids = itertools.count(1)
 _message_ids = itertools.count(10_000)
 _query_ids = itertools.count(1)
+_file_ids = itertools.count(1)
 BOT = User(1000, "Reminder", is_bot=True, username="reminder_test_bot")
 
 
@@ -18,24 +33,41 @@ def make_user(user_id: int, *, first_name: str = "Alex", language_code: str = "e
     return User(user_id, first_name, is_bot=False, language_code=language_code)
 
 
-def _chat(user_id: int, chat_type: str, chat_id: int | None) -> Chat:
+def make_chat(user: User, chat_type: str = Chat.PRIVATE, chat_id: int | None = None) -> Chat:
+    """The person's private chat (id = user id), or a group they are in."""
     if chat_type == Chat.PRIVATE:
-        return Chat(chat_id or user_id, Chat.PRIVATE, first_name="Alex")
-    return Chat(chat_id or -100_000 - user_id, chat_type, title="A group")
+        return Chat(chat_id or user.id, Chat.PRIVATE, first_name=user.first_name)
+    return Chat(chat_id or -100_000 - user.id, chat_type, title="A group")
 
 
 def _message(
-    bot: Bot, user: User, chat: Chat, text: str, entities: list[MessageEntity] | None = None
+    bot: Bot,
+    user: User,
+    chat: Chat,
+    *,
+    text: str | None = None,
+    entities: tuple[MessageEntity, ...] = (),
+    reply_to_message: Message | None = None,
+    document: Document | None = None,
+    caption: str | None = None,
 ) -> Message:
     message = Message(
-        next(_message_ids), datetime.now(UTC), chat, from_user=user, text=text, entities=entities
+        next(_message_ids),
+        datetime.now(UTC),
+        chat,
+        from_user=user,
+        text=text,
+        entities=entities,
+        reply_to_message=reply_to_message,
+        document=document,
+        caption=caption,
     )
     message.set_bot(bot)
     return message
 
 
-def _update(bot: Bot, **kwargs: object) -> Update:
-    update = Update(next(_update_ids), **kwargs)  # type: ignore[arg-type]
+def _message_update(bot: Bot, message: Message) -> Update:
+    update = Update(next(_update_ids), message=message)
     update.set_bot(bot)
     return update
 
@@ -50,12 +82,12 @@ def command_update(
     chat_id: int | None = None,
     language_code: str = "en",
 ) -> Update:
-    """'/start' (with optional args) as the person types it, with its bot_command entity."""
-    text = f"{command} {args}".strip()
+    """'/start' (with optional args after a space) as typed, with its bot_command entity."""
+    text = f"{command} {args}" if args else command
     entity = MessageEntity(MessageEntity.BOT_COMMAND, 0, len(command))
     user = make_user(user_id, language_code=language_code)
-    message = _message(bot, user, _chat(user_id, chat_type, chat_id), text, [entity])
-    return _update(bot, message=message)
+    chat = make_chat(user, chat_type, chat_id)
+    return _message_update(bot, _message(bot, user, chat, text=text, entities=(entity,)))
 
 
 def text_update(
@@ -66,10 +98,39 @@ def text_update(
     chat_type: str = Chat.PRIVATE,
     chat_id: int | None = None,
     language_code: str = "en",
+    reply_to: Message | None = None,
 ) -> Update:
     user = make_user(user_id, language_code=language_code)
-    message = _message(bot, user, _chat(user_id, chat_type, chat_id), text)
-    return _update(bot, message=message)
+    chat = make_chat(user, chat_type, chat_id)
+    message = _message(bot, user, chat, text=text, reply_to_message=reply_to)
+    return _message_update(bot, message)
+
+
+def document_update(
+    bot: Bot,
+    user_id: int,
+    *,
+    file_name: str = "notes.txt",
+    mime_type: str = "text/plain",
+    file_size: int = 128,
+    caption: str | None = None,
+    chat_type: str = Chat.PRIVATE,
+    chat_id: int | None = None,
+    language_code: str = "en",
+) -> Update:
+    """The person sends a file (the bot would fetch it with getFile)."""
+    number = next(_file_ids)
+    document = Document(
+        f"in-doc-{number}",
+        f"in-u{number}",
+        file_name=file_name,
+        mime_type=mime_type,
+        file_size=file_size,
+    )
+    user = make_user(user_id, language_code=language_code)
+    chat = make_chat(user, chat_type, chat_id)
+    message = _message(bot, user, chat, document=document, caption=caption)
+    return _message_update(bot, message)
 
 
 def callback_update(
@@ -81,14 +142,17 @@ def callback_update(
     chat_id: int | None = None,
     message_text: str = "…",
     chat_type: str = Chat.PRIVATE,
+    language_code: str = "en",
 ) -> Update:
     """A press on a button of the bot's message ``message_id``."""
-    user = make_user(user_id)
-    chat = _chat(user_id, chat_type, chat_id)
+    user = make_user(user_id, language_code=language_code)
+    chat = make_chat(user, chat_type, chat_id)
     message = Message(message_id, datetime.now(UTC), chat, from_user=BOT, text=message_text)
     message.set_bot(bot)
     query = CallbackQuery(
         str(next(_query_ids)), user, chat_instance=str(chat.id), message=message, data=data
     )
     query.set_bot(bot)
-    return _update(bot, callback_query=query)
+    update = Update(next(_update_ids), callback_query=query)
+    update.set_bot(bot)
+    return update
