@@ -23,7 +23,7 @@ from reminderbot.services.sharing import Notice, NoticeKind
 from reminderbot.storage import repositories
 from reminderbot.storage.models import Invite, Person
 from reminderbot.telegram.context import AppState, BotContext
-from reminderbot.telegram.handlers.settings import _active_person, ask_timezone
+from reminderbot.telegram.handlers.settings import active_person, ask_timezone
 from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ async def share_checkin(context: BotContext, outcome: CheckInOutcome) -> None:
 # --------------------------------------------------------------------------- /pair
 async def pair_command(update: Update, context: BotContext) -> None:
     """A fresh single-use invite link, and a line to forward to the partner."""
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None:
         return
     state = context.state
@@ -264,7 +264,7 @@ async def couple_answer(update: Update, context: BotContext) -> None:
     match = COUPLE.match(query.data or "") if query else None
     if match is None:
         return
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None:
         return
     state = context.state
@@ -292,7 +292,7 @@ async def _known_person(update: Update, context: BotContext) -> Person | None:
     async with state.sessions.begin() as session:
         person = await repositories.person_by_telegram_id(session, user.id)
     if person is None:
-        return await _active_person(update, context)  # says "send /start first"
+        return await active_person(update, context)  # says "send /start first"
     return person
 
 

@@ -19,7 +19,7 @@ from reminderbot.storage import repositories
 from reminderbot.storage.models import Person
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.handlers.pairing import send_notices
-from reminderbot.telegram.handlers.settings import _active_person
+from reminderbot.telegram.handlers.settings import active_person
 from reminderbot.telegram.keyboards import PAUSE_FROM_REMINDER
 from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
 
@@ -53,7 +53,7 @@ def scope_menu(state: AppState, lang: str) -> list[list[tuple[str, str]]]:
 
 async def pause_command(update: Update, context: BotContext) -> None:
     """/pause and the pause button under a reminder: offer how long."""
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None:
         return
     state = context.state
@@ -89,7 +89,7 @@ async def pause_choice(update: Update, context: BotContext) -> None:
     match = PAUSE_CHOICE.match(query.data or "") if query else None
     if match is None:
         return
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None:
         return
     state = context.state
@@ -175,7 +175,7 @@ async def _resume_shared(update: Update, context: BotContext, person: Person) ->
 
 
 async def resume_command(update: Update, context: BotContext) -> None:
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None:
         return
     state = context.state
@@ -203,7 +203,7 @@ async def resume_choice(update: Update, context: BotContext) -> None:
     match = RESUME_CHOICE.match(query.data or "") if query else None
     if match is None:
         return
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None:
         return
     await answer(update)

@@ -47,7 +47,7 @@ def _clock(at: time) -> str:
     return at.strftime("%H:%M")
 
 
-async def _active_person(update: Update, context: BotContext) -> Person | None:
+async def active_person(update: Update, context: BotContext) -> Person | None:
     """The person behind this update if they said yes; otherwise point them to /start."""
     user = update.effective_user
     if user is None:
@@ -133,7 +133,7 @@ async def _apply_timezone(update: Update, context: BotContext, person: Person, t
 
 async def timezone_command(update: Update, context: BotContext) -> None:
     """/timezone Europe/Berlin, /timezone UTC+2, /timezone Berlin."""
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None:
         return
     typed = " ".join(context.args or [])
@@ -149,7 +149,7 @@ async def typed_timezone(update: Update, context: BotContext) -> bool:
     if context.user_data is None or context.user_data.get(AWAITING) != AWAITING_TIMEZONE:
         return False
     message = update.effective_message
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None or message is None or not message.text:
         return False
     if await _apply_timezone(update, context, person, message.text):
@@ -170,7 +170,7 @@ def parse_times(args: list[str]) -> list[time] | None:
 
 async def times_command(update: Update, context: BotContext) -> None:
     """/times 08:30 20:00"""
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None:
         return
     state = context.state
@@ -199,7 +199,7 @@ async def times_command(update: Update, context: BotContext) -> None:
 
 async def quiet_command(update: Update, context: BotContext) -> None:
     """/quiet 22:00 07:00, or /quiet off."""
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None:
         return
     state = context.state
@@ -357,7 +357,7 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
 
 async def settings_command(update: Update, context: BotContext) -> None:
     """Everything in one place, with buttons to change each part."""
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None:
         return
     state = context.state
@@ -424,7 +424,7 @@ async def settings_button(update: Update, context: BotContext) -> None:
     match = SETTINGS.match(query.data or "") if query else None
     if query is None or match is None:
         return
-    person = await _active_person(update, context)
+    person = await active_person(update, context)
     if person is None:
         return
     state = context.state
