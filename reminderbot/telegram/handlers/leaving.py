@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from telegram import Update
+from telegram import Update, User
 
 from reminderbot.services import consent, pairing, privacy, schedules
 from reminderbot.storage import repositories
@@ -36,16 +36,28 @@ async def stop(update: Update, context: BotContext) -> None:
     await _ask_first(update, context, "stop", callbacks.STOP_CONFIRM, callbacks.STOP_CANCEL)
 
 
-async def stop_answer(update: Update, context: BotContext) -> None:
+async def _confirmed(
+    update: Update, context: BotContext, topic: str, confirm: str
+) -> tuple[User, str] | None:
+    """Answer the press; on 'no', say nothing changed. Returns who confirmed, in which
+    language, or None."""
     user = update.effective_user
     if user is None or update.callback_query is None:
-        return
+        return None
     state = context.state
     lang = state.language_for(user)
     await answer(update)
-    if update.callback_query.data != callbacks.STOP_CONFIRM:
-        await replace_with(update, state.text("stop.cancelled", lang))
+    if update.callback_query.data != confirm:
+        await replace_with(update, state.text(f"{topic}.cancelled", lang))
+        return None
+    return user, lang
+
+
+async def stop_answer(update: Update, context: BotContext) -> None:
+    if (confirmed := await _confirmed(update, context, "stop", callbacks.STOP_CONFIRM)) is None:
         return
+    user, lang = confirmed
+    state = context.state
     async with state.sessions.begin() as session:
         stopped = await consent.stop(session, user.id, state.now())
         person = await repositories.person_by_telegram_id(session, user.id)
@@ -87,15 +99,11 @@ async def delete(update: Update, context: BotContext) -> None:
 
 
 async def delete_answer(update: Update, context: BotContext) -> None:
-    user = update.effective_user
-    if user is None or update.callback_query is None:
+    confirmed = await _confirmed(update, context, "delete", callbacks.DELETE_CONFIRM)
+    if confirmed is None:
         return
+    user, lang = confirmed
     state = context.state
-    lang = state.language_for(user)
-    await answer(update)
-    if update.callback_query.data != callbacks.DELETE_CONFIRM:
-        await replace_with(update, state.text("delete.cancelled", lang))
-        return
     async with state.sessions.begin() as session:
         # Paired: unpair first, so the partner hears only the neutral unpairing line, exactly
         # as after /unpair; then erase only this person's own rows.
