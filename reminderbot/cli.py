@@ -78,6 +78,8 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from telegram.error import InvalidToken, NetworkError
+
     from reminderbot.content import MessagesError, load_catalog
     from reminderbot.logs import configure
     from reminderbot.storage.db import create_engine, create_session_factory
@@ -100,7 +102,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     state = AppState(settings=settings, catalog=catalog, sessions=create_session_factory(engine))
     application = build_application(state, token=token, base_url=settings.bot_api_url)
     log.info("reminderbot %s starting (long polling)", __version__)
-    application.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+    try:
+        application.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+    except InvalidToken as exc:
+        raise StartupError(
+            "Telegram refused the bot token; check REMINDERBOT_TOKEN (from @BotFather)."
+        ) from exc
+    except NetworkError as exc:
+        raise StartupError(
+            f"The Bot API at {settings.bot_api_url} cannot be reached ({type(exc).__name__}); "
+            "check the network or REMINDERBOT_BOT_API_URL."
+        ) from exc
     return 0
 
 

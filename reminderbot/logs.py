@@ -19,11 +19,23 @@ class RedactToken(logging.Filter):
         return True
 
 
+class QuietRetryLoop(logging.Filter):
+    """python-telegram-bot logs a full traceback when it gives up reaching the Bot API at
+    start-up; the CLI then says what is wrong in one sentence, so keep only the line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("telegram.ext") and "Network Retry Loop" in record.getMessage():
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def configure(level: str, token: str | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     if token:
         handler.addFilter(RedactToken(token))
+    handler.addFilter(QuietRetryLoop())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -31,6 +43,7 @@ def configure(level: str, token: str | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     # SQLAlchemy logs every statement with its parameters at INFO, and the database drivers and
     # python-telegram-bot log message texts at DEBUG: people's words must never reach the log,
     # whatever the bot's own level.

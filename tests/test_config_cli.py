@@ -228,3 +228,17 @@ def test_logging_never_carries_sql_parameters_or_message_texts(level: str) -> No
         root.setLevel(level_before)
         for name in ("sqlalchemy", "aiosqlite", "asyncpg", "telegram", "httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_unreachable_bot_api_ends_with_one_sentence_and_no_traceback(tmp_path: Path) -> None:
+    env = {
+        "REMINDERBOT_TOKEN": "123:abc",
+        "REMINDERBOT_BOT_API_URL": "http://127.0.0.1:9/bot",
+        "REMINDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.sqlite3",
+    }
+    result = run_cli("run", cwd=REPO, env=env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "cannot be reached" in last and "REMINDERBOT_BOT_API_URL" in last
+    assert "123:abc" not in result.stderr
