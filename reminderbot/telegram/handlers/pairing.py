@@ -283,21 +283,8 @@ async def couple_answer(update: Update, context: BotContext) -> None:
 
 
 # --------------------------------------------------------------------------- /unpair
-async def _known_person(update: Update, context: BotContext) -> Person | None:
-    """Anyone we hold a row for, also after /stop: ending a pairing must always be possible."""
-    user = update.effective_user
-    if user is None:
-        return None
-    state = context.state
-    async with state.sessions.begin() as session:
-        person = await repositories.person_by_telegram_id(session, user.id)
-    if person is None:
-        return await active_person(update, context)  # says "send /start first"
-    return person
-
-
 async def unpair_command(update: Update, context: BotContext) -> None:
-    person = await _known_person(update, context)
+    person = await active_person(update, context, allow_stopped=True)
     if person is None:
         return
     state = context.state
@@ -319,7 +306,7 @@ async def unpair_answer(update: Update, context: BotContext) -> None:
     match = UNPAIR.match(query.data or "") if query else None
     if match is None:
         return
-    person = await _known_person(update, context)
+    person = await active_person(update, context, allow_stopped=True)
     if person is None:
         return
     state = context.state

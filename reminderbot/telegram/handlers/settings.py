@@ -47,15 +47,18 @@ def _clock(at: time) -> str:
     return at.strftime("%H:%M")
 
 
-async def active_person(update: Update, context: BotContext) -> Person | None:
-    """The person behind this update if they said yes; otherwise point them to /start."""
+async def active_person(
+    update: Update, context: BotContext, *, allow_stopped: bool = False
+) -> Person | None:
+    """The person behind this update if they said yes (or, with allow_stopped, if we hold any
+    row for them); otherwise point them to /start."""
     user = update.effective_user
     if user is None:
         return None
     state = context.state
     async with state.sessions.begin() as session:
         person = await repositories.person_by_telegram_id(session, user.id)
-    if person is None or person.consent is not ConsentState.GIVEN:
+    if person is None or (person.consent is not ConsentState.GIVEN and not allow_stopped):
         lang = state.language_for(user, person)
         if update.callback_query is not None:
             await answer(update, state.text("answers.start_first", lang))
