@@ -331,22 +331,81 @@ def test_wrong_token_memory_is_bounded() -> None:
 async def test_couple_prompts_reach_only_those_who_opted_in(
     harness: BotHarness, clock: FakeClock
 ) -> None:
+    """Couple prompts wait for both partners' yes: Alex's yes alone brings nothing."""
     await pair(harness)
     await only_couple_prompts(harness, ALEX, opt_in=True)
     await only_couple_prompts(harness, SAM, opt_in=False)
     clock.set(utc(2026, 3, 2, 9))
     await harness.tick()
-    (alex_prompt,) = reminder_texts(harness, ALEX)
-    assert alex_prompt in couple_texts(harness)
-    assert reminder_texts(harness, SAM) == []
-    # Sam turns them on in /settings; from the next day Sam receives them too.
+    assert reminder_texts(harness, ALEX) == reminder_texts(harness, SAM) == []
+    # Sam turns them on in /settings; from the next day both receive them.
     await harness.command(SAM, "/settings")
     await harness.press(SAM, "set:partnermenu")
     await harness.press(SAM, "set:couple:toggle")
     clock.set(utc(2026, 3, 3, 9))
     await harness.tick()
     assert [t in couple_texts(harness) for t in reminder_texts(harness, SAM)] == [True]
-    assert len(reminder_texts(harness, ALEX)) == 2
+    assert [t in couple_texts(harness) for t in reminder_texts(harness, ALEX)] == [True]
+
+
+# Each step: (who, "yes" or "no"); then whether couple prompts go out (to both, or to neither).
+COUPLE_ANSWERS = {
+    "alex yes only": ([("alex", "yes")], False),
+    "sam yes only": ([("sam", "yes")], False),
+    "alex then sam": ([("alex", "yes"), ("sam", "yes")], True),
+    "sam then alex": ([("sam", "yes"), ("alex", "yes")], True),
+    "sam no, alex yes": ([("sam", "no"), ("alex", "yes")], False),
+    "alex no, sam yes": ([("alex", "no"), ("sam", "yes")], False),
+    "both yes, then sam no": ([("alex", "yes"), ("sam", "yes"), ("sam", "no")], False),
+    "both yes, then alex no": ([("sam", "yes"), ("alex", "yes"), ("alex", "no")], False),
+    "both yes, sam no, sam yes": (
+        [("alex", "yes"), ("sam", "yes"), ("sam", "no"), ("sam", "yes")],
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(COUPLE_ANSWERS))
+async def test_couple_prompts_go_out_only_while_both_said_yes(
+    harness: BotHarness, clock: FakeClock, name: str
+) -> None:
+    """Through the dispatcher: the offer buttons after pairing, pressed in every order."""
+    steps, both = COUPLE_ANSWERS[name]
+    await pair(harness)
+    await only_couple_prompts(harness, ALEX, opt_in=False)
+    await only_couple_prompts(harness, SAM, opt_in=False)
+    who = {"alex": ALEX, "sam": SAM}
+    offer = {
+        user_id: harness.message_with_button(user_id, "couple:yes") for user_id in who.values()
+    }
+    for person, choice in steps:
+        await harness.press(who[person], f"couple:{choice}", message_id=offer[who[person]])
+    clock.set(utc(2026, 3, 2, 9))
+    await harness.tick()
+    expected = 1 if both else 0
+    for user_id in (ALEX, SAM):
+        texts = reminder_texts(harness, user_id)
+        assert len(texts) == expected, (name, user_id)
+        assert all(t in couple_texts(harness) for t in texts)
+
+
+async def test_a_no_between_claim_and_send_stops_a_couple_prompt(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    from reminderbot.delivery.dispatcher import TickStats
+
+    await pair(harness)
+    await only_couple_prompts(harness, ALEX, opt_in=True)
+    await only_couple_prompts(harness, SAM, opt_in=True)
+    clock.set(utc(2026, 3, 2, 9))
+    stats = TickStats()
+    claimed = await harness.dispatcher._claim(stats)
+    assert {m.kind for m in claimed} == {ContentKind.COUPLE_PROMPT}
+    await harness.command(SAM, "/settings")
+    await harness.press(SAM, "set:partnermenu")
+    await harness.press(SAM, "set:couple:toggle")
+    await harness.dispatcher._send_all(claimed, stats)
+    assert reminder_texts(harness, ALEX) == reminder_texts(harness, SAM) == []
 
 
 async def test_couple_prompts_arrive_at_each_partners_own_time(
@@ -690,6 +749,47 @@ async def test_existing_single_people_are_untouched_by_the_migration(
     assert row.couple_id is None
     assert row.sharing == "nothing"
     assert not row.wants_couple_prompts
+
+
+async def test_the_migration_keeps_couple_prompts_only_where_both_said_yes(
+    engine: AsyncEngine,
+) -> None:
+    await downgrade(engine, "0002")
+    people = (
+        "INSERT INTO people (telegram_user_id, chat_id, language, timezone, consent,"
+        " consent_given_at, reachable, audience, wants_affirmations, wants_practices,"
+        " wants_checkin_prompts, weekdays, discreet_preview, silent, content_seed,"
+        " content_position, created_at, updated_at, couple_id, wants_couple_prompts, sharing)"
+        " VALUES (:id, :id, 'en', 'UTC', 'given', :now, true, 'anyone', true, true, false, 127,"
+        " false, false, 0, 0, :now, :now, :couple, :wants, 'nothing')"
+    )
+    now = datetime(2026, 3, 1)
+    async with engine.begin() as connection:
+        for couple in (1, 2):
+            await connection.execute(
+                text("INSERT INTO couples (id, created_at) VALUES (:id, :now)"),
+                {"id": couple, "now": now},
+            )
+        for user, couple, wants in ((1, 1, True), (2, 1, True), (3, 2, True), (4, 2, False)):
+            await connection.execute(
+                text(people), {"id": user, "couple": couple, "wants": wants, "now": now}
+            )
+    await upgrade(engine)
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                text(
+                    "SELECT telegram_user_id, couple_prompts_agreed, receives_partner_checkins"
+                    " FROM people ORDER BY telegram_user_id"
+                )
+            )
+        ).all()
+    assert [(r[0], bool(r[1]), bool(r[2])) for r in rows] == [
+        (1, True, True),
+        (2, True, True),
+        (3, False, True),
+        (4, False, True),
+    ]
 
 
 async def test_a_stopped_partner_can_still_unpair(harness: BotHarness) -> None:

@@ -36,6 +36,7 @@ from reminderbot.content import Catalog, ContentItem, ContentKind
 from reminderbot.delivery.changes import PersonChanges
 from reminderbot.delivery.pacing import Pacer
 from reminderbot.delivery.rotation import pick
+from reminderbot.services.pairing import couple_prompts_due
 from reminderbot.services.pausing import is_paused
 from reminderbot.services.schedules import occurrence_after
 from reminderbot.services.timekeeping import in_quiet_hours
@@ -110,22 +111,10 @@ def _kinds_for(person: Person, schedule: Schedule) -> list[ContentKind]:
         kinds.append(ContentKind.PRACTICE)
     if person.wants_checkin_prompts:
         kinds.append(ContentKind.CHECKIN_PROMPT)
-    # Couple prompts: only while paired, opted in, and not resting by a shared pause. At claim
-    # time next_due_at is still this occurrence's due time, the moment the rest is judged at.
-    due = schedule.next_due_at
-    shared_resting = person.shared_paused_at is not None and (
-        person.shared_paused_until is None or due is None or person.shared_paused_until > due
-    )
-    if person.couple_id is not None and person.wants_couple_prompts and not shared_resting:
+    # At claim time next_due_at is still this occurrence's due time, the moment it is judged at.
+    if couple_prompts_due(person, schedule.next_due_at):
         kinds.append(ContentKind.COUPLE_PROMPT)
     return kinds
-
-
-def _shared_resting(person: Person, now: datetime) -> bool:
-    """Couple prompts rest while a shared pause (either partner's hold) is on."""
-    return person.shared_paused_at is not None and (
-        person.shared_paused_until is None or person.shared_paused_until > now
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +122,12 @@ class Gate:
     """What a fresh read of a person allows right before a send."""
 
     personal: Reason | None
-    shared_resting: bool = False
+    couple_prompts_off: bool = False  # a shared pause, or a partner's no, since the claim
 
     def reason_for(self, kind: str | None) -> Reason | None:
         if self.personal is not None:
             return self.personal
-        if kind == ContentKind.COUPLE_PROMPT and self.shared_resting:
+        if kind == ContentKind.COUPLE_PROMPT and self.couple_prompts_off:
             return Reason.PAUSED
         return None
 
@@ -470,7 +459,7 @@ class Dispatcher:
             people = (
                 await session.execute(select(Person).where(Person.id.in_(list(person_ids))))
             ).scalars()
-            return {p.id: Gate(_may_send(p, now), _shared_resting(p, now)) for p in people}
+            return {p.id: Gate(_may_send(p, now), not couple_prompts_due(p, now)) for p in people}
 
     async def _send_one(
         self,

@@ -168,6 +168,8 @@ def _reset(person: Person) -> None:
     """A pairing starts and ends with nothing shared and no couple prompts: a new partner never
     inherits what was chosen for an earlier one."""
     person.wants_couple_prompts = False
+    person.couple_prompts_agreed = False
+    person.receives_partner_checkins = True
     person.sharing = SharingLevel.NOTHING
     person.shared_hold_at = person.shared_hold_until = None
     person.shared_paused_at = person.shared_paused_until = None
@@ -245,10 +247,43 @@ async def end_pairing(session: AsyncSession, person: Person, now: datetime) -> l
 
 
 async def set_couple_prompts(session: AsyncSession, person: Person, wanted: bool) -> bool:
-    """Opt in or out of couple prompts; False (and nothing changed) when not paired."""
+    """Opt in or out of couple prompts; False (and nothing changed) when not paired.
+
+    Couple prompts are for both ("if it feels right for both of you"), so they go out only
+    while both partners' yeses stand. Both rows are locked, so two answers at once cannot each
+    miss the other's; the partner is not told (the prompts simply come, or don't)."""
+    people = await _pair_locked(session, person)
+    if people is None:
+        return False
+    for someone in people:
+        if someone.id == person.id:
+            someone.wants_couple_prompts = wanted
+    agreed = all(someone.wants_couple_prompts for someone in people)
+    for someone in people:
+        someone.couple_prompts_agreed = agreed
+    await session.flush()
+    return True
+
+
+def couple_prompts_due(person: Person, at: datetime | None) -> bool:
+    """Whether a couple prompt may reach this person at ``at``: paired, both partners said
+    yes, and shared prompts are not resting then (None: judged as resting while any rest is
+    on). The dispatcher asks this at claim time and again right before the send."""
+    if person.couple_id is None or not person.couple_prompts_agreed:
+        return False
+    resting = person.shared_paused_at is not None and (
+        person.shared_paused_until is None or at is None or person.shared_paused_until > at
+    )
+    return not resting
+
+
+async def set_receives_checkins(session: AsyncSession, person: Person, wanted: bool) -> bool:
+    """The receiver's own choice about their partner's shared check-ins; the partner is never
+    told, and what the partner chose to share stays as it is. Lines still waiting for the end
+    of quiet hours are re-checked when they are due, so turning this off drops them."""
     if person.couple_id is None:
         return False
-    person.wants_couple_prompts = wanted
+    person.receives_partner_checkins = wanted
     return True
 
 

@@ -157,7 +157,13 @@ class Person(Base):
     couple_id: Mapped[int | None] = mapped_column(
         ForeignKey("couples.id", ondelete="SET NULL"), index=True
     )
+    # This person's own yes to couple prompts, and whether both partners' yeses stand (the
+    # same on both rows, so the dispatcher needs no join): prompts go out only while both do.
     wants_couple_prompts: Mapped[bool] = mapped_column(Boolean, default=False)
+    couple_prompts_agreed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether this person receives the check-ins their partner chose to share (their own
+    # choice as the receiver; the partner is never told).
+    receives_partner_checkins: Mapped[bool] = mapped_column(Boolean, default=True)
     # What this person chose to let their partner see; nothing unless they chose it.
     sharing: Mapped[SharingLevel] = mapped_column(_enum(SharingLevel), default=SharingLevel.NOTHING)
     # This person's own hold on shared prompts (only they can lift it early) ...
@@ -262,8 +268,8 @@ class Invite(Base):
 
 class PartnerNotice(Base):
     """A line for a partner: held here while the receiver is in quiet hours, and, for a shared
-    check-in, the record of which mood was shared (so a repeated tap shares nothing new). Rows
-    vanish with the receiver, or with the check-in they are about."""
+    check-in, the record of which mood the partner's one line about it shows (``mood`` empty:
+    the line was turned neutral). Rows vanish with the receiver, or with the check-in."""
 
     __tablename__ = "partner_notices"
 
@@ -278,3 +284,5 @@ class PartnerNotice(Base):
     # Set while held: not sent before this instant. sent_at is set once it went out.
     send_after: Mapped[datetime | None] = mapped_column(index=True)
     sent_at: Mapped[datetime | None]
+    # The line as it stands in the receiver's chat: a changed answer edits it, never adds one.
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
