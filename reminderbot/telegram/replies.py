@@ -1,12 +1,26 @@
-"""Small helpers for answering a person with words from messages/."""
+"""Small helpers for answering a person with words from messages/.
+
+Every button handler acts first and answers last, through these helpers: an answer or an edit
+that Telegram refuses never undoes or skips what the press asked for.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
 
 from reminderbot.telegram.context import BotContext
 
+log = logging.getLogger(__name__)
+
 Buttons = list[list[tuple[str, str]]]
+
+# Telegram's own descriptions (lower case) for an edit that needs no sending again.
+NOT_MODIFIED = "message is not modified"
+# ...and for a message that can no longer be edited (deleted, or too old): say it anew instead.
+CANNOT_EDIT = ("message to edit not found", "message can't be edited")
 
 
 def keyboard(rows: Buttons) -> InlineKeyboardMarkup:
@@ -30,17 +44,69 @@ async def reply(
 
 
 async def answer(update: Update, text: str | None = None) -> None:
-    """Answer a button press at once, so the person's client stops its spinner."""
+    """Stop the person's spinner, with an optional short note. Never raises: Telegram refuses
+    answers to presses older than its answer window (a backlog, a restart, a slow moment), and
+    the press still counts, so call this after the action."""
     query = update.callback_query
-    if query is not None:
+    if query is None:
+        return
+    try:
         await query.answer(text)
+    except TelegramError as exc:
+        log.debug("press not answered: update_id=%s error=%s", update.update_id, type(exc).__name__)
+
+
+def _unchanged(message: object, text: str, markup: InlineKeyboardMarkup | None) -> bool:
+    """Whether the message the person pressed on already shows this text and these buttons."""
+    if not isinstance(message, Message) or message.text != text:
+        return False
+    current = message.reply_markup
+    if current is not None and not current.inline_keyboard:
+        current = None
+    return current == markup
 
 
 async def replace_with(
-    update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+    update: Update,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    *,
+    protect: bool = False,
 ) -> None:
-    """Edit the message whose button was pressed (drops its buttons unless new ones are given)."""
+    """Edit the message whose button was pressed (drops its buttons unless new ones are given).
+
+    The one way buttons edit: an edit that would change nothing is not sent, and Telegram's
+    "message is not modified" (a second tap racing the first) counts as done. A message that can
+    no longer be edited gets the text as a new message (``protect`` as for the original)."""
     query = update.callback_query
     if query is None or query.message is None:
         return
-    await query.edit_message_text(text, reply_markup=markup)
+    if _unchanged(query.message, text, markup):
+        return
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:
+        description = exc.message.lower()
+        if NOT_MODIFIED in description:
+            return
+        if not any(reason in description for reason in CANNOT_EDIT):
+            raise
+        log.debug("edit became a new message: update_id=%s", update.update_id)
+        await query.get_bot().send_message(
+            query.message.chat.id, text, reply_markup=markup, protect_content=protect
+        )
+
+
+async def finish_press(
+    update: Update,
+    text: str | None = None,
+    markup: InlineKeyboardMarkup | None = None,
+    *,
+    note: str | None = None,
+    protect: bool = False,
+) -> None:
+    """After the action: show the result on the pressed message (if ``text``), then answer the
+    press (with ``note``). Neither step can undo the action."""
+    if text is not None:
+        await replace_with(update, text, markup, protect=protect)
+    await answer(update, note)

@@ -45,7 +45,7 @@ BOT_USER: dict[str, Any] = {
     "first_name": "Reminder",
     "username": BOT_USERNAME,
 }
-Fault = Literal["429", "403", "400_chat_not_found", "timeout", "network"]
+Fault = Literal["429", "403", "400_chat_not_found", "400_query_too_old", "timeout", "network"]
 SENDING = frozenset({"sendMessage", "sendDocument", "sendPhoto"})
 _EDITS = frozenset({"editMessageText", "editMessageReplyMarkup", "editMessageCaption"})
 
@@ -58,6 +58,8 @@ NOT_MODIFIED = (
 NO_TEXT = "Bad Request: there is no text in the message to edit"
 NO_CAPTION = "Bad Request: there is no caption in the message to edit"
 DELETE_NOT_FOUND = "Bad Request: message to delete not found"
+# answerCallbackQuery after Telegram's answer window (a backlog, a restart, a slow moment).
+QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query id is invalid"
 
 
 class BotApiRefused(TelegramError, AssertionError):
@@ -302,7 +304,8 @@ class BotDouble(BaseRequest):
     ) -> None:
         """Answer the next ``times`` calls of ``method`` (to ``chat_id``, if given) with an error.
 
-        "429", "403" and "400_chat_not_found" are answered with Telegram's status and body;
+        "429", "403", "400_chat_not_found" and "400_query_too_old" (for answerCallbackQuery)
+        are answered with Telegram's status and body;
         "timeout" raises TimedOut and "network" NetworkError, as PTB's HTTP layer would.
         """
         canonical = self.spec.canonical(method)
@@ -339,6 +342,8 @@ class BotDouble(BaseRequest):
                     raise _Answer(403, "Forbidden: bot was blocked by the user")
                 case "400_chat_not_found":
                     raise _Answer(400, "Bad Request: chat not found")
+                case "400_query_too_old":
+                    raise _Answer(400, QUERY_TOO_OLD)
 
     def _check_rate(self, call: RecordedCall) -> None:
         if self._rate is None or call.method not in SENDING:

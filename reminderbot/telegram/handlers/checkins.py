@@ -6,7 +6,6 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest
 from telegram.ext import filters
 
 from reminderbot.services import checkins, notes
@@ -18,7 +17,7 @@ from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.handlers.pairing import share_checkin
 from reminderbot.telegram.handlers.support import support_button
 from reminderbot.telegram.keyboards import CHECKIN, MOODS_BY_CODE, reminder_markup, reminder_text
-from reminderbot.telegram.replies import answer
+from reminderbot.telegram.replies import answer, finish_press
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +41,8 @@ async def protected_reply(
 
 
 async def checkin_button(update: Update, context: BotContext) -> None:
-    """Record the tap (or change it), answer at once, show the choice on the reminder, and on a
-    first tap offer an optional word."""
+    """Record the tap (or change it), share it if chosen, show the choice on the reminder, then
+    answer; on a first tap offer an optional word."""
     query = update.callback_query
     user = update.effective_user
     match = CHECKIN.match(query.data or "") if query else None
@@ -65,9 +64,9 @@ async def checkin_button(update: Update, context: BotContext) -> None:
     if outcome.result is CheckInResult.NOT_FOUND or outcome.delivery is None or person is None:
         await answer(update, state.text("answers.stale_button", lang))
         return
-    mood_label = state.text(f"buttons.mood_{mood.value}", lang)
-    await answer(update, state.text("answers.checked_in", lang, mood=mood_label))
+    # Acting first: the partner's line and the edited reminder never wait on the answer.
     await share_checkin(context, outcome)  # reaches the partner only if they chose to share it
+    mood_label = state.text(f"buttons.mood_{mood.value}", lang)
     item = state.catalog.item(lang, outcome.delivery.content_id or "")
     body = item.text if item else ""
     text = reminder_text(state.catalog, lang, body, discreet=person.discreet_preview)
@@ -75,11 +74,13 @@ async def checkin_button(update: Update, context: BotContext) -> None:
     markup = reminder_markup(state.catalog, lang, delivery_id, chosen=mood)
     if mood in HARD_MOODS:
         markup = InlineKeyboardMarkup([*markup.inline_keyboard, [support_button(state, lang)]])
-    try:
-        await query.edit_message_text(text, reply_markup=markup)
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+    await finish_press(
+        update,
+        text,
+        markup,
+        note=state.text("answers.checked_in", lang, mood=mood_label),
+        protect=state.settings.protect_content,
+    )
     if offer_note:
         await protected_reply(update, context, state.text("notes.offer", lang))
 

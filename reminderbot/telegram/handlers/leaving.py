@@ -11,7 +11,7 @@ from reminderbot.storage import repositories
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.handlers.pairing import send_notices
-from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
+from reminderbot.telegram.replies import finish_press, keyboard, reply
 
 MYDATA_FILENAME = "reminderbot-my-data.json"
 
@@ -39,16 +39,15 @@ async def stop(update: Update, context: BotContext) -> None:
 async def _confirmed(
     update: Update, context: BotContext, topic: str, confirm: str
 ) -> tuple[User, str] | None:
-    """Answer the press; on 'no', say nothing changed. Returns who confirmed, in which
-    language, or None."""
+    """Who confirmed, in which language; None on 'no' (after saying nothing changed). The press
+    is answered only once the action is done: a press too late to answer still counts."""
     user = update.effective_user
     if user is None or update.callback_query is None:
         return None
     state = context.state
     lang = state.language_for(user)
-    await answer(update)
     if update.callback_query.data != confirm:
-        await replace_with(update, state.text(f"{topic}.cancelled", lang))
+        await finish_press(update, state.text(f"{topic}.cancelled", lang))
         return None
     return user, lang
 
@@ -66,7 +65,7 @@ async def stop_answer(update: Update, context: BotContext) -> None:
     if person is not None:
         state.person_changes.mark(person.id)
     key = "stop.done" if stopped else "stop.nothing_to_stop"
-    await replace_with(update, state.text(key, lang))
+    await finish_press(update, state.text(key, lang))
 
 
 async def mydata(update: Update, context: BotContext) -> None:
@@ -113,8 +112,8 @@ async def delete_answer(update: Update, context: BotContext) -> None:
     await send_notices(context.bot, state, notices)
     if erased is not None:
         state.person_changes.mark(erased)
-    if context.user_data is not None:
-        context.user_data.clear()
-    await replace_with(
+    # Nothing of theirs stays in memory either (and no empty entry is made for it).
+    context.application.drop_user_data(user.id)
+    await finish_press(
         update, state.text("delete.done" if erased is not None else "delete.nothing", lang)
     )

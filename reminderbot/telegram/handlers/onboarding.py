@@ -10,7 +10,7 @@ from reminderbot.storage import repositories
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.handlers import pairing, settings
-from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
+from reminderbot.telegram.replies import finish_press, keyboard, reply
 
 
 def consent_keyboard(context: BotContext, lang: str) -> list[list[tuple[str, str]]]:
@@ -57,8 +57,7 @@ async def consent_answer(update: Update, context: BotContext) -> None:
         async with state.sessions.begin() as session:
             person = await repositories.person_by_telegram_id(session, user.id)
         lang = state.language_for(user, person)
-        await answer(update)
-        await replace_with(update, state.text("onboarding.not_now", lang))
+        await finish_press(update, state.text("onboarding.not_now", lang))
         return
 
     async with state.sessions.begin() as session:
@@ -72,7 +71,6 @@ async def consent_answer(update: Update, context: BotContext) -> None:
             now=state.now(),
         )
     lang = outcome.person.language
-    await answer(update)
-    await replace_with(update, state.text("onboarding.consented", lang))
+    await finish_press(update, state.text("onboarding.consented", lang))
     if outcome.first_time:
         await settings.ask_timezone(update, context, lang)

@@ -24,7 +24,7 @@ from reminderbot.storage import repositories
 from reminderbot.storage.models import Invite, Person
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.handlers.settings import active_person, ask_timezone
-from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
+from reminderbot.telegram.replies import answer, finish_press, keyboard, replace_with, reply
 
 log = logging.getLogger(__name__)
 
@@ -209,9 +209,8 @@ async def invite_answer(update: Update, context: BotContext) -> None:
         async with state.sessions.begin() as session:
             person = await repositories.person_by_telegram_id(session, user.id)
         lang = state.language_for(user, person)
-        await answer(update)
         key = "pairing.declined" if consent.is_active(person) else "onboarding.not_now"
-        await replace_with(update, state.text(key, lang))
+        await finish_press(update, state.text(key, lang))
         return
 
     invite_id, given = int(match.group(1)), match.group(2)
@@ -243,10 +242,10 @@ async def invite_answer(update: Update, context: BotContext) -> None:
                 raise _Refused(result)  # rolls back the consent too: it was a yes to both
             lang = opener.language
     except _Refused as refused:
-        await answer(update)
-        await replace_with(update, state.text(f"pairing.refused.{refused.refusal.value}", lang))
+        await finish_press(update, state.text(f"pairing.refused.{refused.refusal.value}", lang))
         return
-    await answer(update, state.text("pairing.answers.connected", lang))
+    # The inviter hears first: nothing after this line may keep them from it.
+    await send_notices(context.bot, state, result.notices)
     if first_time:
         await replace_with(update, state.text("onboarding.consented", lang))
         offer = couple_offer(state, lang)
@@ -254,7 +253,7 @@ async def invite_answer(update: Update, context: BotContext) -> None:
         await ask_timezone(update, context, lang)
     else:
         await replace_with(update, state.text("pairing.connected", lang), couple_offer(state, lang))
-    await send_notices(context.bot, state, result.notices)
+    await answer(update, state.text("pairing.answers.connected", lang))
 
 
 # --------------------------------------------------------------------------- couple prompts
@@ -274,12 +273,11 @@ async def couple_answer(update: Update, context: BotContext) -> None:
         fresh = await repositories.person_by_id(session, person.id)
         changed = fresh is not None and await pairing.set_couple_prompts(session, fresh, wanted)
     if not changed:
-        await answer(update, state.text("answers.stale_button", lang))
-        await replace_with(update, state.text("pairing.not_paired", lang))
+        note = state.text("answers.stale_button", lang)
+        await finish_press(update, state.text("pairing.not_paired", lang), note=note)
         return
-    await answer(update, state.text("answers.saved", lang))
     key = "pairing.couple_on" if wanted else "pairing.couple_off"
-    await replace_with(update, state.text(key, lang))
+    await finish_press(update, state.text(key, lang), note=state.text("answers.saved", lang))
 
 
 # --------------------------------------------------------------------------- /unpair
@@ -311,16 +309,15 @@ async def unpair_answer(update: Update, context: BotContext) -> None:
         return
     state = context.state
     lang = person.language
-    await answer(update)
     if match.group(1) == "no":
-        await replace_with(update, state.text("pairing.unpair_cancelled", lang))
+        await finish_press(update, state.text("pairing.unpair_cancelled", lang))
         return
     notices = await end_pairing(state, person)
     if notices is None:
-        await replace_with(update, state.text("pairing.not_paired", lang))
+        await finish_press(update, state.text("pairing.not_paired", lang))
         return
-    await replace_with(update, state.text("pairing.unpaired", lang))
     await send_notices(context.bot, state, notices)
+    await finish_press(update, state.text("pairing.unpaired", lang))
 
 
 async def end_pairing(state: AppState, person: Person) -> list[Notice] | None:

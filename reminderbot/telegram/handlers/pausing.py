@@ -21,7 +21,7 @@ from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.handlers.pairing import send_notices
 from reminderbot.telegram.handlers.settings import active_person
 from reminderbot.telegram.keyboards import PAUSE_FROM_REMINDER
-from reminderbot.telegram.replies import answer, keyboard, replace_with, reply
+from reminderbot.telegram.replies import answer, finish_press, keyboard, reply
 
 # "pause:3d" rests my reminders; "pause:s:3d" shared prompts; "pause:mine|shared" pick a scope.
 PAUSE_CHOICE = re.compile(r"^pause:(?:(s):)?(today|3d|week|open|cancel|mine|shared)$")
@@ -57,24 +57,16 @@ async def pause_command(update: Update, context: BotContext) -> None:
     if person is None:
         return
     state = context.state
-    if update.callback_query is not None:
-        if not PAUSE_FROM_REMINDER.match(update.callback_query.data or ""):
-            return
-        await answer(update)
-    if person.couple_id is not None:
-        await reply(
-            update,
-            context,
-            state.text("pairing.pause_scope", person.language),
-            markup=keyboard(scope_menu(state, person.language)),
-        )
+    query = update.callback_query
+    if query is not None and not PAUSE_FROM_REMINDER.match(query.data or ""):
         return
-    await reply(
-        update,
-        context,
-        state.text("pause.choose", person.language),
-        markup=keyboard(pause_menu(state, person.language)),
-    )
+    lang = person.language
+    if person.couple_id is not None:
+        text, menu = state.text("pairing.pause_scope", lang), scope_menu(state, lang)
+    else:
+        text, menu = state.text("pause.choose", lang), pause_menu(state, lang)
+    await reply(update, context, text, markup=keyboard(menu))
+    await answer(update)  # after the menu is out: a press too late to answer still counts
 
 
 def _until_text(state: AppState, lang: str, until: datetime | None, tz_name: str) -> str:
@@ -96,8 +88,7 @@ async def pause_choice(update: Update, context: BotContext) -> None:
     lang = person.language
     shared, choice = match.group(1) is not None, match.group(2)
     if choice == "cancel":
-        await answer(update)
-        await replace_with(update, state.text("pause.cancelled", lang))
+        await finish_press(update, state.text("pause.cancelled", lang))
         return
     if choice in {"mine", "shared"}:
         await _show_lengths(update, context, person, shared=choice == "shared" and not shared)
@@ -112,8 +103,8 @@ async def pause_choice(update: Update, context: BotContext) -> None:
         until = await pausing.pause(session, fresh, PauseLength(choice), state.now())
     # Committed: make any reminder already claimed for this person re-read the pause.
     state.person_changes.mark(person.id)
-    await answer(update, state.text("answers.paused", lang))
-    await replace_with(update, _until_text(state, lang, until, person.timezone))
+    text = _until_text(state, lang, until, person.timezone)
+    await finish_press(update, text, note=state.text("answers.paused", lang))
 
 
 async def _show_lengths(
@@ -121,12 +112,11 @@ async def _show_lengths(
 ) -> None:
     state = context.state
     lang = person.language
-    await answer(update)
     if shared and person.couple_id is None:
-        await replace_with(update, state.text("pairing.not_paired", lang))
+        await finish_press(update, state.text("pairing.not_paired", lang))
         return
     key = "pairing.shared_choose" if shared else "pause.choose"
-    await replace_with(
+    await finish_press(
         update, state.text(key, lang), keyboard(pause_menu(state, lang, shared=shared))
     )
 
@@ -143,10 +133,10 @@ async def _pause_shared(
             return
         change = await pairing.hold_shared(session, fresh, length, state.now())
     if change.outcome is SharedOutcome.NOT_PAIRED:
-        await answer(update, state.text("answers.stale_button", lang))
-        await replace_with(update, state.text("pairing.not_paired", lang))
+        note = state.text("answers.stale_button", lang)
+        await finish_press(update, state.text("pairing.not_paired", lang), note=note)
         return
-    await answer(update, state.text("pairing.answers.shared_paused", lang))
+    await send_notices(context.bot, state, change.notices)
     if change.until is None:
         text = state.text("pairing.shared_rest_open", lang)
     else:
@@ -154,8 +144,7 @@ async def _pause_shared(
         text = state.text(
             "pairing.shared_rest_until", lang, until=local.strftime("%a %d %b, %H:%M")
         )
-    await replace_with(update, text)
-    await send_notices(context.bot, state, change.notices)
+    await finish_press(update, text, note=state.text("pairing.answers.shared_paused", lang))
 
 
 async def _resume_shared(update: Update, context: BotContext, person: Person) -> str:
@@ -206,12 +195,11 @@ async def resume_choice(update: Update, context: BotContext) -> None:
     person = await active_person(update, context)
     if person is None:
         return
-    await answer(update)
     if match.group(1) == "shared":
         key = await _resume_shared(update, context, person)
     else:
         key = await _resume_mine(context, person)
-    await replace_with(update, context.state.text(key, person.language))
+    await finish_press(update, context.state.text(key, person.language))
 
 
 async def _resume_mine(context: BotContext, person: Person) -> str:

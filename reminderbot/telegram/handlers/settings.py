@@ -6,14 +6,13 @@ import re
 from datetime import time
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
 
 from reminderbot.services import pairing, schedules
 from reminderbot.services.timekeeping import parse_clock, parse_timezone, suggest_timezones
 from reminderbot.storage import repositories
 from reminderbot.storage.models import Audience, ConsentState, Person, SharingLevel
 from reminderbot.telegram.context import AppState, BotContext
-from reminderbot.telegram.replies import Buttons, answer, keyboard, reply
+from reminderbot.telegram.replies import Buttons, answer, finish_press, keyboard, reply
 
 AWAITING = "awaiting"
 AWAITING_TIMEZONE = "timezone"
@@ -456,10 +455,5 @@ async def settings_button(update: Update, context: BotContext) -> None:
     if markup is None:
         await answer(update, state.text("answers.stale_button", lang))
         return
-    await answer(update, None if action.endswith("menu") else state.text("answers.saved", lang))
-    try:
-        await query.edit_message_text(summary(state, fresh, times), reply_markup=markup)
-    except BadRequest as exc:
-        # Pressing the same choice twice leaves the message unchanged; Telegram says so.
-        if "not modified" not in exc.message.lower():
-            raise
+    note = None if action.endswith("menu") else state.text("answers.saved", lang)
+    await finish_press(update, summary(state, fresh, times), markup, note=note)

@@ -57,5 +57,5 @@ async def support_command(update: Update, context: BotContext) -> None:
 
 async def support_now(update: Update, context: BotContext) -> None:
     """The "This is hard right now" button under a Heavy or Need space check-in."""
-    await answer(update)
     await _send(update, context)
+    await answer(update)
