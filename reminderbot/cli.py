@@ -62,10 +62,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_messages_check(args: argparse.Namespace) -> int:
     from reminderbot.content.check import check_messages
+    from reminderbot.content.usage import scan_code
 
     messages_dir = Path(args.dir) if args.dir else _load(args).messages_dir
     article = Path(args.article) if args.article else messages_dir / "article.txt"
-    problems = check_messages(messages_dir, article if article.exists() else None)
+    code = scan_code()
+    problems = check_messages(messages_dir, article if article.exists() else None, code=code)
     if not article.exists():
         print(f"warning: {article} not found; sources were not checked", file=sys.stderr)
     for problem in problems:
@@ -73,7 +75,10 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s) in {messages_dir}", file=sys.stderr)
         return 1
-    print(f"messages in {messages_dir} are valid")
+    print(
+        f"The words in {messages_dir.as_posix().rstrip('/')}/ are valid, and they match "
+        f"the {len(code.uses)} places in the code that use them."
+    )
     return 0
 
 

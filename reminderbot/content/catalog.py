@@ -7,57 +7,24 @@ so lookups on the hot path never need to cope with a malformed file.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from itertools import combinations
 from pathlib import Path
 from string import Formatter
 
+from reminderbot.content.check import read_messages
+from reminderbot.content.types import Audience, ContentItem, ContentKind, MessagesError, Problem
 
-class ContentKind(StrEnum):
-    AFFIRMATION = "affirmation"
-    PRACTICE = "practice"
-    COUPLE_PROMPT = "couple_prompt"
-    CHECKIN_PROMPT = "checkin_prompt"
-    GROUNDING = "grounding"
-
-
-class Audience(StrEnum):
-    ANYONE = "anyone"
-    HURT_PARTNER = "hurt_partner"
-    INVOLVED_PARTNER = "involved_partner"
-
-
-@dataclass(frozen=True, slots=True)
-class ContentItem:
-    id: str
-    kind: ContentKind
-    audience: Audience
-    text: str
-    source: str
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the message files, phrased for the editor who has to fix it."""
-
-    file: str  # relative to the messages folder's parent, e.g. "messages/en/ui.yaml"
-    key: str  # dotted UI key, content id, "line 12", or "" when the whole file is meant
-    reason: str
-
-    def __str__(self) -> str:
-        if not self.key:
-            return f"{self.file}: {self.reason}"
-        return f"{self.file}: {self.key}: {self.reason}"
-
-
-class MessagesError(Exception):
-    """The message files are not usable; ``problems`` lists everything found, not just the first."""
-
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: list[Problem] = list(problems)
-        super().__init__("\n".join(str(problem) for problem in self.problems))
+__all__ = [
+    "Audience",
+    "Catalog",
+    "ContentItem",
+    "ContentKind",
+    "MessagesError",
+    "Problem",
+    "load_catalog",
+]
 
 
 # Every (audience, kind subset) pool is built up front: items() runs for every reminder sent.
@@ -182,9 +149,6 @@ class Catalog:
 
 def load_catalog(messages_dir: Path, default_language: str = "en") -> Catalog:
     """Read and validate ``messages_dir``; raise MessagesError listing every problem found."""
-    # Imported here because the checker builds on this module's types.
-    from reminderbot.content.check import read_messages
-
     messages, problems = read_messages(messages_dir, default_language)
     if problems:
         raise MessagesError(problems)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from pathlib import Path
 from string import Formatter
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, ScalarNode
 
-from reminderbot.content.catalog import Audience, ContentItem, ContentKind, Problem
+from reminderbot.content.types import Audience, ContentItem, ContentKind, Problem
+from reminderbot.content.usage import CodeUsage, KeyUse
 
 UI_FILE = "ui.yaml"
 CONTENT_FILE = "content.yaml"
@@ -24,6 +26,10 @@ CONTENT_FILE = "content.yaml"
 MESSAGE_LIMIT = 4096  # Telegram's limit for one message
 BUTTON_LIMIT = 40  # ours: longer labels get cut off on small phones
 ANSWER_LIMIT = 200  # Telegram's limit for a callback query answer
+CAPTION_LIMIT = 1024  # Telegram's limit for a photo's or a document's caption
+# A command's description in the menu: the Bot API says 1-256 today and said 3-256 before; the
+# stricter bound suits every client.
+COMMAND_MIN, COMMAND_MAX = 3, 256
 ITEM_LIMIT = 1000  # ours: content is meant to be short
 
 ITEM_FIELDS = ("id", "kind", "audience", "text", "source")
@@ -57,12 +63,24 @@ class LanguageMessages:
 
 
 def check_messages(
-    messages_dir: Path, article_path: Path | None, default_language: str = "en"
+    messages_dir: Path,
+    article_path: Path | None,
+    default_language: str = "en",
+    code: CodeUsage | None = None,
 ) -> list[Problem]:
-    """Every problem in ``messages_dir``; also checks each item's source against the article."""
+    """Every problem in ``messages_dir``; also checks each item's source against the article,
+    and, given the code's usage (:func:`reminderbot.content.usage.scan_code`), that every text
+    the code asks for is there with the placeholders the code fills in, and nothing else."""
     messages, problems = read_messages(messages_dir, default_language)
     if article_path is not None:
         problems.extend(_check_sources(messages, messages_dir, article_path))
+    if code is not None:
+        problems.extend(code.problems)
+        report = _Report(messages_dir)
+        for lang, data in messages.items():
+            if data.ui_readable:
+                _check_against_code(messages_dir / lang / UI_FILE, data, code, report)
+        problems.extend(report.problems)
     return problems
 
 
@@ -233,6 +251,8 @@ def _walk_ui(
 
 def _limit_for(key: str) -> tuple[int, str]:
     sections = key.split(".")[:-1]
+    if sections == ["commands"]:
+        return COMMAND_MAX, "a command description"
     if "buttons" in sections:
         return BUTTON_LIMIT, "a button label"
     if "answers" in sections:
@@ -248,6 +268,8 @@ def _check_ui_text(path: Path, key: str, text: str, report: _Report) -> frozense
     length = telegram_length(text)
     if length > limit:
         report.add(path, key, f"is {length} characters long; {what} may have at most {limit}")
+    if limit == COMMAND_MAX and length < COMMAND_MIN:
+        report.add(path, key, f"a command description needs at least {COMMAND_MIN} characters")
     if limit == BUTTON_LIMIT and "\n" in text.strip():
         report.add(path, key, "a button label must fit on one line")
     fields, errors = placeholders(text)
@@ -281,6 +303,58 @@ def placeholders(template: str) -> tuple[frozenset[str], list[str]]:
         else:
             names.add(name)
     return frozenset(names), errors
+
+
+# --- against the code ------------------------------------------------------------------------
+
+
+def _check_against_code(
+    path: Path, data: LanguageMessages, code: CodeUsage, report: _Report
+) -> None:
+    said: set[tuple[str, str]] = set()
+
+    def add(key: str, reason: str) -> None:
+        if (key, reason) not in said:
+            said.add((key, reason))
+            report.add(path, key, reason)
+
+    for use in code.uses:
+        for key in sorted(use.keys):
+            if key not in data.ui_keys:
+                add(key, f"missing; the code asks for it ({use.where})")
+            elif key in data.placeholders:
+                for reason in _placeholder_problems(data.placeholders[key], use):
+                    add(key, reason)
+            text = data.ui.get(key)
+            if use.caption and text is not None and telegram_length(text) > CAPTION_LIMIT:
+                add(
+                    key,
+                    f"is {telegram_length(text)} characters long; a caption may have at most "
+                    f"{CAPTION_LIMIT} ({use.where} sends it as one)",
+                )
+    used = code.used_keys()
+    for key in sorted(data.ui_keys - used):
+        add(key, "not used by the code; remove it, or check the spelling of its key")
+
+
+def _placeholder_problems(fields: frozenset[str], use: KeyUse) -> list[str]:
+    if use.open_params:
+        return []
+    filled = use.params | use.implicit
+    reasons = []
+    for name in sorted(fields - filled):
+        reason = (
+            f"the code does not fill in {{{name}}}; at {use.where} it fills in {_names(filled)}"
+        )
+        close = get_close_matches(name, sorted(filled), n=1)
+        if close:
+            reason += f"; did you mean {{{close[0]}}}?"
+        reasons.append(reason)
+    for name in sorted(use.params - fields):
+        reasons.append(
+            f"the code fills in {{{name}}} at {use.where}, but the text has no {{{name}}}"
+        )
+    return reasons
 
 
 # --- content.yaml ----------------------------------------------------------------------------
