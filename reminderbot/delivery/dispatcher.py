@@ -36,6 +36,7 @@ from reminderbot.content import Catalog, ContentItem, ContentKind
 from reminderbot.delivery.changes import PersonChanges
 from reminderbot.delivery.pacing import Pacer
 from reminderbot.delivery.rotation import pick
+from reminderbot.delivery.shared_rate import SendingLeader
 from reminderbot.services.pairing import couple_prompts_due
 from reminderbot.services.pausing import is_paused
 from reminderbot.services.schedules import occurrence_after
@@ -173,6 +174,9 @@ class Dispatcher:
         self.lookahead = timedelta(seconds=tick_seconds)
         self._running = False
         self.failing = False  # set by the caller while the database cannot be reached
+        # Several instances on PostgreSQL: only the one holding the sending lock ticks, so
+        # the rate is one rate for all (see delivery/shared_rate.py). None: always send.
+        self.leader: SendingLeader | None = None
 
     # ----------------------------------------------------------------- the tick
     async def tick(self) -> TickStats:
@@ -183,10 +187,12 @@ class Dispatcher:
         self._running = True
         started = monotonic_time.monotonic()
         try:
-            if not await self._anything_due(self.clock()):
+            if not await self._leading() or not await self._anything_due(self.clock()):
                 return stats
             first = True
             while True:
+                if not first and not await self._leading():
+                    break
                 outgoing = await self._claim(stats, end_pauses=first)
                 first = False
                 if outgoing:
@@ -199,6 +205,9 @@ class Dispatcher:
         finally:
             self._running = False
         return stats
+
+    async def _leading(self) -> bool:
+        return self.leader is None or await self.leader.is_leader()
 
     # ----------------------------------------------------------------- claiming
     async def _anything_due(self, now: datetime) -> bool:

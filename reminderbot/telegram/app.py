@@ -22,6 +22,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from reminderbot.delivery.dispatcher import Dispatcher
+from reminderbot.delivery.shared_rate import leader_for
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import STATE_KEY, AppState, BotContext
 from reminderbot.telegram.handlers import (
@@ -145,6 +146,9 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
         changes=state.person_changes,
         tick_seconds=state.settings.tick_seconds,
     )
+    engine = state.sessions.kw.get("bind")
+    if engine is not None:
+        dispatcher.leader = leader_for(engine)
     application.bot_data[DISPATCHER_KEY] = dispatcher
     if application.job_queue is not None and state.run_dispatcher:
         application.job_queue.run_repeating(
@@ -189,9 +193,17 @@ async def run_tick(dispatcher: Dispatcher) -> bool:
 
 async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
     state: AppState = application.bot_data[STATE_KEY]
+    await release_leadership(application)
     engine = state.sessions.kw.get("bind")
     if engine is not None:
         await engine.dispose()
+
+
+async def release_leadership(application: Application) -> None:  # type: ignore[type-arg]
+    """Let another instance take over sending at once rather than when our session ends."""
+    dispatcher: Dispatcher | None = application.bot_data.get(DISPATCHER_KEY)
+    if dispatcher is not None and dispatcher.leader is not None:
+        await dispatcher.leader.release()
 
 
 def build_application(

@@ -23,7 +23,12 @@ from reminderbot.delivery.pacing import Pacer
 from reminderbot.storage import repositories
 from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import Delivery, Person
-from reminderbot.telegram.app import DISPATCHER_KEY, _post_init, build_application
+from reminderbot.telegram.app import (
+    DISPATCHER_KEY,
+    _post_init,
+    build_application,
+    release_leadership,
+)
 from reminderbot.telegram.context import AppState
 from tests.support import factories
 from tests.support.botdouble import BotDouble, RecordedCall
@@ -90,8 +95,15 @@ class BotHarness:
     @classmethod
     @asynccontextmanager
     async def running(
-        cls, sessions: SessionFactory, clock: FakeClock, **settings: Any
+        cls,
+        sessions: SessionFactory,
+        clock: FakeClock,
+        *,
+        double: BotDouble | None = None,
+        **settings: Any,
     ) -> AsyncIterator[BotHarness]:
+        """The bot, ready. Pass another harness's ``double`` for a second instance of the same
+        bot: one Telegram, so messages one instance sent can be edited by the other."""
         state = AppState(
             settings=test_settings(**settings),
             catalog=catalog(),
@@ -99,7 +111,7 @@ class BotHarness:
             clock=clock,
             run_dispatcher=False,
         )
-        harness = cls(state, BotDouble())
+        harness = cls(state, double or BotDouble())
         await harness.application.initialize()
         await _post_init(harness.application)
         # The fake clock only moves when a test moves it, so claiming ahead of the due time
@@ -113,6 +125,7 @@ class BotHarness:
             yield harness
             assert not harness.double.violations, harness.double.violations
         finally:
+            await release_leadership(harness.application)
             await harness.application.shutdown()
 
     @property

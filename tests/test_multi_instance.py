@@ -1,0 +1,356 @@
+"""Several instances on one database behave as one bot.
+
+Each instance here is its own engine (its own connections and sessions), as separate processes
+would be. On PostgreSQL the send rate is one rate for all of them; on both databases the state
+that spans two updates of a person who said yes lives in the database, so the second update may
+reach another instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram import Bot
+
+from reminderbot.delivery.dispatcher import LEASE, Dispatcher
+from reminderbot.delivery.shared_rate import LOCK_CLASS, SendingLeader, leader_for
+from reminderbot.storage.db import SessionFactory, create_session_factory
+from reminderbot.storage.models import CheckIn, Delivery, DeliveryStatus, Person
+from tests.bench.dispatch_bench import add_people
+from tests.support import databases
+from tests.support.botdouble import BotDouble
+from tests.support.harness import BotHarness, FakeClock, catalog
+
+ALEX = 4201
+DUE = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- instances
+@pytest.fixture
+def postgres_url(postgres_skip_reason: str | None) -> str:
+    if postgres_skip_reason is not None:
+        pytest.skip(postgres_skip_reason)
+    return databases.POSTGRES_URL
+
+
+@pytest.fixture
+async def pg_engines(postgres_url: str) -> AsyncIterator[list[AsyncEngine]]:
+    """Three instances' engines on one emptied PostgreSQL database."""
+    engines = [databases.engine_for(postgres_url) for _ in range(3)]
+    await databases.truncate_postgres(engines[0])
+    yield engines
+    for engine in engines:
+        await engine.dispose()
+
+
+async def bot_on(double: BotDouble) -> Bot:
+    bot = Bot("123:MULTI", request=double)
+    await bot.initialize()
+    return bot
+
+
+def instance(
+    engine: AsyncEngine, bot: Bot, rate: float | None, clock: Callable[[], datetime]
+) -> Dispatcher:
+    """One instance's dispatcher, wired as the app wires it (leader election included)."""
+    dispatcher = Dispatcher(
+        sessions=create_session_factory(engine),
+        catalog=catalog(),
+        bot=bot,
+        rate=rate,
+        stale_after=timedelta(hours=2),
+        protect_content=True,
+        clock=clock,
+    )
+    dispatcher.leader = leader_for(engine)
+    return dispatcher
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most sends in any one-second window (a window starting at each send is enough)."""
+    times = sorted(times)
+    most, j = 0, 0
+    for i, start in enumerate(times):
+        j = max(j, i)
+        while j < len(times) and times[j] < start + 1.0:
+            j += 1
+        most = max(most, j - i)
+    return most
+
+
+async def statuses(engine: AsyncEngine) -> Counter[str]:
+    async with create_session_factory(engine)() as session:
+        rows = await session.execute(
+            select(Delivery.status, func.count()).group_by(Delivery.status)
+        )
+        return Counter({str(status): int(count) for status, count in rows.all()})
+
+
+# --------------------------------------------------------------------------- one send rate
+@pytest.mark.postgres
+async def test_three_instances_together_stay_within_the_send_rate_each_reminder_once(
+    pg_engines: list[AsyncEngine],
+) -> None:
+    rate, people = 20.0, 70
+    await add_people(pg_engines[0], people, DUE)
+    telegram = BotDouble()  # one Telegram for all three; it takes every send, to count them
+    bots = [await bot_on(telegram) for _ in pg_engines]
+    clock = FakeClock(DUE + timedelta(seconds=30))
+    dispatchers = [instance(e, b, rate, clock) for e, b in zip(pg_engines, bots, strict=True)]
+
+    async def run(dispatcher: Dispatcher) -> None:
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(telegram.calls_to("sendMessage")) < people:
+            assert asyncio.get_running_loop().time() < deadline, "reminders did not all go out"
+            await dispatcher.tick()
+            await asyncio.sleep(0.25)
+
+    try:
+        await asyncio.gather(*(run(d) for d in dispatchers))
+    finally:
+        for dispatcher, bot in zip(dispatchers, bots, strict=True):
+            if dispatcher.leader is not None:
+                await dispatcher.leader.release()
+            await bot.shutdown()
+
+    sends = telegram.calls_to("sendMessage")
+    assert busiest_second([call.at for call in sends]) <= rate
+    per_chat = Counter(call.params["chat_id"] for call in sends)
+    assert len(per_chat) == people and set(per_chat.values()) == {1}
+    assert await statuses(pg_engines[0]) == {DeliveryStatus.SENT.value: people}
+    assert not telegram.violations
+
+
+class SilentTelegram(BotDouble):
+    """Takes a send and never answers: the instance that made it hangs until it is killed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reached = asyncio.Event()
+
+    async def do_request(self, url: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        if url.endswith("/sendMessage"):
+            self.reached.set()
+            await asyncio.Event().wait()
+        return await super().do_request(url, method, *args, **kwargs)
+
+
+async def kill_leader_session(engine: AsyncEngine) -> int:
+    """What kill -9 does to the sending instance's database session: it ends, with its lock."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND classid = :lock_class AND objsubid = 2"
+                " AND objid::bigint = (hashtext(current_schema())::bigint & 4294967295)"
+                " AND database = (SELECT oid FROM pg_database"
+                " WHERE datname = current_database())"
+            ),
+            {"lock_class": LOCK_CLASS},
+        )
+        return len(result.all())
+
+
+@pytest.mark.postgres
+async def test_when_the_sending_instance_dies_another_sends_its_claims_after_the_lease(
+    pg_engines: list[AsyncEngine],
+) -> None:
+    people = 12
+    await add_people(pg_engines[0], people, DUE)
+    clock = FakeClock(DUE + timedelta(seconds=30))
+    hanging, telegram = SilentTelegram(), BotDouble()
+    bot_a, bot_b = await bot_on(hanging), await bot_on(telegram)
+    first = instance(pg_engines[0], bot_a, 30.0, clock)
+    second = instance(pg_engines[1], bot_b, 30.0, clock)
+    try:
+        # The first instance leads, claims everyone, and hangs on its first send.
+        stuck = asyncio.create_task(first.tick())
+        await asyncio.wait_for(hanging.reached.wait(), timeout=10)
+        # The other instance does not send while the first still leads.
+        assert (await second.tick()).claimed == 0
+        assert telegram.calls_to("sendMessage") == []
+
+        # kill -9: the first instance's session (and lock) ends, and it never runs again.
+        assert await kill_leader_session(pg_engines[2]) == 1
+        stuck.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stuck
+        # The second leads at its next tick; the claims wait for their lease to run out.
+        await second.tick()
+        assert telegram.calls_to("sendMessage") == []
+        assert first.leader is not None and not await first.leader.is_leader()
+
+        clock.advance(seconds=LEASE.total_seconds() + 1)
+        await second.tick()
+    finally:
+        for dispatcher in (first, second):
+            if dispatcher.leader is not None:
+                await dispatcher.leader.release()
+        await bot_a.shutdown()
+        await bot_b.shutdown()
+
+    per_chat = Counter(call.params["chat_id"] for call in telegram.calls_to("sendMessage"))
+    assert len(per_chat) == people and set(per_chat.values()) == {1}
+    assert await statuses(pg_engines[0]) == {DeliveryStatus.SENT.value: people}
+
+
+async def test_on_sqlite_there_is_no_leader_and_one_process_paces_itself(
+    tmp_path: Any, sqlite_template: Any
+) -> None:
+    engine = databases.engine_for(databases.sqlite_copy(sqlite_template, tmp_path))
+    try:
+        assert leader_for(engine) is None
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_released_lead_passes_to_the_next_instance(pg_engines: list[AsyncEngine]) -> None:
+    one, two = SendingLeader(pg_engines[0]), SendingLeader(pg_engines[1])
+    try:
+        assert await one.is_leader()
+        assert not await two.is_leader()
+        await one.release()  # a clean shutdown
+        assert await two.is_leader()
+        assert not await one.is_leader()
+    finally:
+        await one.release()
+        await two.release()
+
+
+# --------------------------------------------------------------------------- state across updates
+@pytest.fixture
+async def other_instance(database_url: str) -> AsyncIterator[SessionFactory]:
+    """A second instance's sessions on the same database, through its own engine."""
+    engine = databases.engine_for(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def two(
+    sessions: SessionFactory, other_instance: SessionFactory, clock: FakeClock
+) -> AsyncIterator[tuple[BotHarness, BotHarness]]:
+    """Two instances of one bot: one Telegram, one database, nothing else shared."""
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(BotHarness.running(sessions, clock))
+        second = await stack.enter_async_context(
+            BotHarness.running(other_instance, clock, double=first.double)
+        )
+        yield first, second
+
+
+async def person(harness: BotHarness) -> Person:
+    found = await harness.person(ALEX)
+    assert found is not None
+    return found
+
+
+def timezone_question(harness: BotHarness) -> str:
+    settings = harness.state.settings
+    return harness.text(
+        "settings.ask_timezone",
+        time=settings.default_reminder_time.strftime("%H:%M"),
+        timezone=settings.default_timezone,
+    )
+
+
+async def test_the_timezone_question_asked_by_one_instance_is_answered_through_another(
+    two: tuple[BotHarness, BotHarness],
+) -> None:
+    first, second = two
+    await first.join(ALEX)
+    assert first.last_text(ALEX) == timezone_question(first)
+
+    await second.say(ALEX, "Berlin")
+
+    assert second.last_text(ALEX) == second.text(
+        "settings.timezone_set", timezone="Europe/Berlin", times="09:00"
+    )
+    assert (await person(first)).timezone == "Europe/Berlin"
+    # Answered: the next plain text, through either instance, is no longer read as a place.
+    await first.say(ALEX, "Paris")
+    assert first.last_text(ALEX) == first.text("errors.free_text")
+    assert (await person(second)).timezone == "Europe/Berlin"
+
+
+async def test_an_unknown_place_keeps_the_question_open_on_every_instance(
+    two: tuple[BotHarness, BotHarness],
+) -> None:
+    first, second = two
+    await first.join(ALEX)
+    await second.say(ALEX, "Qwxz")
+    assert second.last_text(ALEX) == second.text("settings.timezone_unknown")
+    await first.say(ALEX, "Hamburg")
+    assert (await person(second)).timezone == "Europe/Berlin"
+
+
+async def test_a_question_left_unanswered_for_a_day_is_no_longer_waiting(
+    two: tuple[BotHarness, BotHarness], clock: FakeClock
+) -> None:
+    first, second = two
+    await first.join(ALEX)
+    clock.advance(days=1, seconds=1)
+    await second.say(ALEX, "Berlin")
+    assert second.last_text(ALEX) == second.text("errors.free_text")
+    assert (await person(second)).timezone == "UTC"
+
+
+async def test_the_timezone_button_closes_the_question_for_every_instance(
+    two: tuple[BotHarness, BotHarness],
+) -> None:
+    first, second = two
+    await first.join(ALEX)
+    zone = first.state.settings.timezone_choices[0]
+    await second.press(ALEX, f"set:tz:{zone}")
+    await first.say(ALEX, "Berlin")
+    assert first.last_text(ALEX) == first.text("errors.free_text")
+    assert (await person(first)).timezone == zone
+
+
+async def test_nothing_is_stored_for_someone_who_has_not_said_yes(
+    two: tuple[BotHarness, BotHarness],
+) -> None:
+    first, second = two
+    await first.command(ALEX, "/start")
+    await second.say(ALEX, "Berlin")
+    assert second.last_text(ALEX) == second.text("errors.free_text")
+    assert await first.person(ALEX) is None
+
+
+async def test_consent_given_through_another_instance_than_the_welcome(
+    two: tuple[BotHarness, BotHarness],
+) -> None:
+    first, second = two
+    await first.command(ALEX, "/start")
+    await second.press(ALEX, "consent:yes")
+    assert second.last_text(ALEX) == timezone_question(second)
+    assert (await person(first)).consent.value == "given"
+
+
+async def test_a_note_after_a_tap_through_another_instance_is_kept(
+    two: tuple[BotHarness, BotHarness], clock: FakeClock
+) -> None:
+    first, second = two
+    await first.join(ALEX)
+    await first.command(ALEX, "/timezone", "UTC")
+    clock.set(DUE)
+    assert (await first.tick()).sent == 1
+    delivery_id = (await first.deliveries(ALEX))[-1].id
+    await first.press(ALEX, f"ci:{delivery_id}:s")
+    assert first.last_text(ALEX) == first.text("notes.offer")
+
+    await second.say(ALEX, "a quiet morning together")
+
+    assert second.last_text(ALEX) == second.text("notes.kept")
+    async with second.state.sessions() as session:
+        notes = (await session.execute(select(CheckIn.note))).scalars().all()
+    assert notes == ["a quiet morning together"]
