@@ -145,6 +145,11 @@ class Person(Base):
     discreet_preview: Mapped[bool] = mapped_column(Boolean, default=False)
     silent: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # A question the bot asked and the person's next plain text answers (services/conversation),
+    # kept here rather than in one process's memory so any instance can take the answer.
+    awaiting: Mapped[str | None] = mapped_column(String(16))
+    awaiting_until: Mapped[datetime | None]
+
     # Content rotation: a per-person shuffled order of the pool, walked one step per reminder,
     # so no line repeats until the pool is used up, without a query per send.
     content_seed: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -8,14 +8,12 @@ from datetime import time
 from telegram import InlineKeyboardMarkup, Update
 
 from reminderbot.services import pairing, schedules
+from reminderbot.services.conversation import Question, answered, ask, waiting_for
 from reminderbot.services.timekeeping import parse_clock, parse_timezone, suggest_timezones
 from reminderbot.storage import repositories
 from reminderbot.storage.models import Audience, ConsentState, Person, SharingLevel
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.replies import Buttons, answer, finish_press, keyboard, reply
-
-AWAITING = "awaiting"
-AWAITING_TIMEZONE = "timezone"
 
 SETTINGS = re.compile(r"^set:([a-z]+)(?::([A-Za-z0-9_/+\-:]{1,48}))?$")
 
@@ -83,8 +81,10 @@ def timezone_buttons(state: AppState) -> Buttons:
 async def ask_timezone(update: Update, context: BotContext, lang: str) -> None:
     """Right after a first yes: which timezone, by button or by typing a city."""
     state = context.state
-    if context.user_data is not None:
-        context.user_data[AWAITING] = AWAITING_TIMEZONE
+    if (user := update.effective_user) is not None:
+        # In the database, not user_data: the answer may reach another instance.
+        async with state.sessions.begin() as session:
+            await ask(session, user.id, Question.TIMEZONE, state.now())
     await reply(
         update,
         context,
@@ -142,20 +142,31 @@ async def timezone_command(update: Update, context: BotContext) -> None:
     if not typed:
         await ask_timezone(update, context, person.language)
         return
-    if await _apply_timezone(update, context, person, typed) and context.user_data is not None:
-        context.user_data.pop(AWAITING, None)
+    if await _apply_timezone(update, context, person, typed):
+        await _timezone_answered(update, context)
+
+
+async def _timezone_answered(update: Update, context: BotContext) -> None:
+    if (user := update.effective_user) is not None:
+        async with context.state.sessions.begin() as session:
+            await answered(session, user.id, Question.TIMEZONE)
 
 
 async def typed_timezone(update: Update, context: BotContext) -> bool:
     """Free text right after the timezone question is taken as a timezone. True if handled."""
-    if context.user_data is None or context.user_data.get(AWAITING) != AWAITING_TIMEZONE:
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None or not message.text:
         return False
-    message = update.effective_message
+    state = context.state
+    async with state.sessions.begin() as session:
+        question = await waiting_for(session, user.id, state.now())
+    if question is not Question.TIMEZONE:
+        return False
     person = await active_person(update, context)
-    if person is None or message is None or not message.text:
-        return False
+    if person is None:
+        return True  # active_person has answered
     if await _apply_timezone(update, context, person, message.text):
-        context.user_data.pop(AWAITING, None)
+        await _timezone_answered(update, context)
     return True
 
 
@@ -439,8 +450,8 @@ async def settings_button(update: Update, context: BotContext) -> None:
         if not section:
             await answer(update, state.text("answers.stale_button", lang))
             return
-        if action == "tz" and context.user_data is not None:
-            context.user_data.pop(AWAITING, None)
+        if action == "tz":
+            await _timezone_answered(update, context)
     async with state.sessions.begin() as session:
         fresh = await repositories.person_by_id(session, person.id)
         times = await schedules.times_of(session, person.id)
