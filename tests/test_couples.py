@@ -516,6 +516,12 @@ SHARED_LINES = {
     "n": "sharing.partner_checked_in.need_space",
     "o": "sharing.partner_checked_in.open",
 }
+NEUTRAL_LINE = "sharing.partner_checkin_withdrawn"
+
+
+def shared_line(harness: BotHarness, key: str) -> str:
+    """What the partner reads for a shared check-in: the mood, and that nothing is asked."""
+    return harness.text(key) + "\n\n" + harness.text("sharing.nothing_asked")
 
 
 async def choose_sharing(harness: BotHarness, user_id: int, level: SharingLevel) -> None:
@@ -544,7 +550,7 @@ async def test_each_sharing_level_shares_exactly_what_was_chosen(
         await harness.say(ALEX, "a private note, never shared")
         told = calls_to_chat(harness, SAM)[before:]
         # Sam's own reminder of the day may be in the chat already; only new calls count.
-        expected = [harness.text(SHARED_LINES[mood])] if mood in shared else []
+        expected = [shared_line(harness, SHARED_LINES[mood])] if mood in shared else []
         assert [c.params["text"] for c in told] == expected
         for call in told:
             assert call.params["protect_content"] is True
@@ -560,8 +566,9 @@ async def test_a_changed_answer_is_shared_once_per_mood(
     before = len(calls_to_chat(harness, SAM))
     for mood in "nsn":
         await harness.press(ALEX, f"ci:{delivery_id}:{mood}")
-    told = [c.params["text"] for c in calls_to_chat(harness, SAM)[before:]]
-    assert told == [harness.text("sharing.partner_checked_in.need_space")]
+    told = calls_to_chat(harness, SAM)[before:]
+    sent = [c.params["text"] for c in told if c.method == "sendMessage"]
+    assert sent == [shared_line(harness, "sharing.partner_checked_in.need_space")]
 
 
 async def test_a_shared_line_respects_discreet_and_silent(
@@ -579,7 +586,7 @@ async def test_a_shared_line_respects_discreet_and_silent(
     assert line.params["text"] == (
         harness.text("reminder.discreet_first_line")
         + "\n\n"
-        + harness.text("sharing.partner_checked_in.heavy")
+        + shared_line(harness, "sharing.partner_checked_in.heavy")
     )
     assert line.params["disable_notification"] is True
     assert line.params["protect_content"] is True
@@ -604,7 +611,7 @@ async def test_a_shared_line_waits_for_the_end_of_quiet_hours(
     assert await flush_held(harness.state, harness.bot) == 1
     told = calls_to_chat(harness, SAM)[before:]
     assert [c.params["text"] for c in told] == [
-        harness.text("sharing.partner_checked_in.need_space")
+        shared_line(harness, "sharing.partner_checked_in.need_space")
     ]
     assert await flush_held(harness.state, harness.bot) == 0
 
@@ -626,6 +633,180 @@ async def test_a_held_line_is_dropped_when_the_owner_stops_sharing(
     assert await flush_held(harness.state, harness.bot) == 0
     assert calls_to_chat(harness, SAM)[before:] == []
     assert await count(harness, PartnerNotice) == 0
+
+
+def line_in_chat(harness: BotHarness, chat_id: int, message_id: int) -> str:
+    """The text of one message in a chat as it stands now, after every edit."""
+    text = ""
+    for call in calls_to_chat(harness, chat_id):
+        if call.method == "sendMessage":
+            this = harness.double.message_id_of(call)
+        elif call.method == "editMessageText":
+            this = int(str(call.params.get("message_id")))
+        else:
+            continue
+        if this == message_id:
+            text = str(call.params["text"])
+    return text
+
+
+async def test_alternating_taps_send_the_partner_one_line(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    """Twenty taps are not twenty lines: one line per reminder, edited to the latest answer."""
+    await pair(harness)
+    await choose_sharing(harness, ALEX, SharingLevel.ALL)
+    delivery_id = await deliver_reminder(harness, clock, ALEX)
+    before = len(calls_to_chat(harness, SAM))
+    for i in range(20):
+        await harness.press(ALEX, f"ci:{delivery_id}:{'hs'[i % 2]}")
+    told = calls_to_chat(harness, SAM)[before:]
+    sent = [c for c in told if c.method == "sendMessage"]
+    assert len(sent) == 1
+    line_id = harness.double.message_id_of(sent[0])
+    assert {c.method for c in told} == {"sendMessage", "editMessageText"}
+    assert {c.params["message_id"] for c in told if c.method == "editMessageText"} == {line_id}
+    assert line_in_chat(harness, SAM, line_id) == shared_line(harness, SHARED_LINES["s"])
+    assert not harness.double.violations
+
+
+async def test_a_tap_taken_back_turns_the_line_neutral(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    await pair(harness)
+    await choose_sharing(harness, ALEX, SharingLevel.NEED_SPACE)
+    delivery_id = await deliver_reminder(harness, clock, ALEX)
+    before = len(calls_to_chat(harness, SAM))
+    await harness.press(ALEX, f"ci:{delivery_id}:n")
+    (sent,) = calls_to_chat(harness, SAM)[before:]
+    line_id = harness.double.message_id_of(sent)
+    # A mis-tap, taken back: the new answer is not one Alex shares, so the line goes neutral.
+    await harness.press(ALEX, f"ci:{delivery_id}:s")
+    assert line_in_chat(harness, SAM, line_id) == harness.text(NEUTRAL_LINE)
+    edits = len(calls_to_chat(harness, SAM))
+    await harness.press(ALEX, f"ci:{delivery_id}:h")  # still not shared: nothing to change
+    assert len(calls_to_chat(harness, SAM)) == edits
+    await harness.press(ALEX, f"ci:{delivery_id}:n")
+    assert line_in_chat(harness, SAM, line_id) == shared_line(harness, SHARED_LINES["n"])
+    told = calls_to_chat(harness, SAM)[before:]
+    assert [c.method for c in told] == ["sendMessage", "editMessageText", "editMessageText"]
+
+
+async def test_an_answer_changed_at_night_edits_the_line_without_a_new_one(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    """The line went out before Sam's quiet hours; Alex changes the answer at night. An edit
+    makes no sound, so it is made at once: a mis-tap should not stand until morning."""
+    await pair(harness)
+    await choose_sharing(harness, ALEX, SharingLevel.ALL)
+    await harness.command(ALEX, "/times", "21:00")
+    await harness.command(SAM, "/quiet", "22:00 07:00")
+    clock.set(utc(2026, 3, 2, 21))
+    await harness.tick()
+    delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
+    before = len(calls_to_chat(harness, SAM))
+    await harness.press(ALEX, f"ci:{delivery.id}:h")
+    (sent,) = calls_to_chat(harness, SAM)[before:]
+    clock.set(utc(2026, 3, 2, 23))
+    await harness.press(ALEX, f"ci:{delivery.id}:s")
+    line_id = harness.double.message_id_of(sent)
+    assert line_in_chat(harness, SAM, line_id) == shared_line(harness, SHARED_LINES["s"])
+    assert [c.method for c in calls_to_chat(harness, SAM)[before:]] == [
+        "sendMessage",
+        "editMessageText",
+    ]
+    clock.set(utc(2026, 3, 3, 7))
+    assert await flush_held(harness.state, harness.bot) == 0
+
+
+async def test_a_line_waiting_for_the_morning_carries_the_latest_answer(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    await pair(harness)
+    await choose_sharing(harness, ALEX, SharingLevel.ALL)
+    await harness.command(ALEX, "/times", "23:00")
+    await harness.command(SAM, "/quiet", "22:00 07:00")
+    clock.set(utc(2026, 3, 2, 23))
+    await harness.tick()
+    delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
+    before = len(calls_to_chat(harness, SAM))
+    for mood in "hshs":
+        await harness.press(ALEX, f"ci:{delivery.id}:{mood}")
+    assert calls_to_chat(harness, SAM)[before:] == []
+    clock.set(utc(2026, 3, 3, 7))
+    assert await flush_held(harness.state, harness.bot) == 1
+    (sent,) = calls_to_chat(harness, SAM)[before:]
+    assert sent.params["text"] == shared_line(harness, SHARED_LINES["s"])
+    # A change after the morning line went out edits it.
+    await harness.press(ALEX, f"ci:{delivery.id}:o")
+    line_id = harness.double.message_id_of(sent)
+    assert line_in_chat(harness, SAM, line_id) == shared_line(harness, SHARED_LINES["o"])
+    assert [c.method for c in calls_to_chat(harness, SAM)[before:]] == [
+        "sendMessage",
+        "editMessageText",
+    ]
+
+
+async def receive_toggle(harness: BotHarness, user_id: int) -> None:
+    await harness.command(user_id, "/settings")
+    await harness.press(user_id, "set:partnermenu")
+    await harness.press(user_id, "set:receive:toggle")
+
+
+async def test_the_receiver_can_turn_shared_checkins_off_without_unpairing(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    await pair(harness)
+    await choose_sharing(harness, ALEX, SharingLevel.ALL)
+    before_alex = len(calls_to_chat(harness, ALEX))
+    await receive_toggle(harness, SAM)
+    sam = await harness.person(SAM)
+    assert sam is not None and sam.couple_id is not None and not sam.receives_partner_checkins
+    # Alex is not told, and what Alex chose stays as it was.
+    assert calls_to_chat(harness, ALEX)[before_alex:] == []
+    alex = await harness.person(ALEX)
+    assert alex is not None and alex.sharing is SharingLevel.ALL
+    delivery_id = await deliver_reminder(harness, clock, ALEX)
+    before = len(calls_to_chat(harness, SAM))
+    await harness.press(ALEX, f"ci:{delivery_id}:h")
+    assert calls_to_chat(harness, SAM)[before:] == []
+    # Back on: the next answer reaches Sam again.
+    await receive_toggle(harness, SAM)
+    before = len(calls_to_chat(harness, SAM))
+    await harness.press(ALEX, f"ci:{delivery_id}:n")
+    assert [c.params["text"] for c in calls_to_chat(harness, SAM)[before:]] == [
+        shared_line(harness, SHARED_LINES["n"])
+    ]
+
+
+async def test_turning_shared_checkins_off_drops_a_line_waiting_for_the_morning(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    await pair(harness)
+    await choose_sharing(harness, ALEX, SharingLevel.ALL)
+    await harness.command(ALEX, "/times", "23:00")
+    await harness.command(SAM, "/quiet", "22:00 07:00")
+    clock.set(utc(2026, 3, 2, 23))
+    await harness.tick()
+    delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
+    await harness.press(ALEX, f"ci:{delivery.id}:h")
+    await receive_toggle(harness, SAM)
+    before = len(calls_to_chat(harness, SAM))
+    clock.set(utc(2026, 3, 3, 7))
+    assert await flush_held(harness.state, harness.bot) == 0
+    assert calls_to_chat(harness, SAM)[before:] == []
+
+
+async def test_the_receivers_settings_show_and_offer_the_switch(harness: BotHarness) -> None:
+    await pair(harness)
+    await harness.command(SAM, "/settings")
+    summary = harness.last_text(SAM)
+    on = harness.text("settings.on")
+    assert harness.text("pairing.summary_receives", receives=on) in summary
+    await harness.press(SAM, "set:partnermenu")
+    labels = harness.last_buttons(SAM)
+    chosen = harness.text("buttons.chosen", label=harness.text("pairing.buttons.receive_checkins"))
+    assert chosen in labels
 
 
 # --------------------------------------------------------------------------- unpair, delete

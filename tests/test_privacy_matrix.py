@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 import pytest
 from telegram.ext import CommandHandler
 
+from reminderbot.content import ContentKind
 from reminderbot.services.pausing import PauseLength
 from reminderbot.storage.models import Audience, Mood, SharingLevel
 from reminderbot.telegram.handlers import settings
 from reminderbot.telegram.keyboards import MOOD_CODES
 from tests.support.harness import BotHarness, FakeClock
-from tests.test_couples import ALEX, SAM, calls_to_chat, invite, pair
+from tests.test_couples import ALEX, SAM, calls_to_chat, invite, pair, shared_line
 
 Action = Callable[[BotHarness, "Scene"], Awaitable[None]]
 
@@ -35,6 +36,14 @@ class Case:
     act: Action
     told: tuple[str, ...] = ()  # UI keys of the lines Sam receives, in order
     needs: tuple[str, ...] = field(default=())  # commands that must be registered
+    edited: tuple[str, ...] = ()  # UI keys Sam's one shared line is edited to, in order
+    sam_first: tuple[str, ...] = ()  # settings buttons Sam presses before Alex acts
+
+
+def line_text(h: BotHarness, key: str) -> str:
+    if key.startswith("sharing.partner_checked_in."):
+        return shared_line(h, key)
+    return h.text(key)
 
 
 def command(name: str, args: str = "") -> Action:
@@ -106,6 +115,7 @@ def settings_data() -> list[str]:
     data += [f"set:kind:{kind}" for kind in settings.KIND_FLAGS]
     data += [f"set:who:{a.value}" for a in Audience]
     data += ["set:discreet:preview", "set:discreet:silent", "set:couple:toggle"]
+    data += ["set:receive:toggle"]
     data += [f"set:share:{level.value}" for level in SharingLevel]
     return data
 
@@ -181,6 +191,69 @@ def cases() -> list[Case]:
             steps(command("pause"), press("pause:shared"), press("pause:cancel")),
         ),
     ]
+    heavy, steady, need = (
+        SHARED_LINE[Mood.HEAVY],
+        SHARED_LINE[Mood.STEADY],
+        SHARED_LINE[Mood.NEED_SPACE],
+    )
+    withdrawn = "sharing.partner_checkin_withdrawn"
+    out += [
+        Case(
+            "share all, twenty alternating taps",
+            steps(share(SharingLevel.ALL), *[tap(Mood.HEAVY), tap(Mood.STEADY)] * 10),
+            told=(heavy,),
+            edited=(steady,) + (heavy, steady) * 9,
+        ),
+        Case(
+            "share need space, a need-space tap taken back",
+            steps(share(SharingLevel.NEED_SPACE), tap(Mood.NEED_SPACE), tap(Mood.STEADY)),
+            told=(need,),
+            edited=(withdrawn,),
+        ),
+        Case(
+            "share need space, taken back and tapped again",
+            steps(
+                share(SharingLevel.NEED_SPACE),
+                tap(Mood.NEED_SPACE),
+                tap(Mood.STEADY),
+                tap(Mood.HEAVY),
+                tap(Mood.NEED_SPACE),
+            ),
+            told=(need,),
+            edited=(withdrawn, need),
+        ),
+        Case(
+            "share need space, steady then need space",
+            steps(share(SharingLevel.NEED_SPACE), tap(Mood.STEADY), tap(Mood.NEED_SPACE)),
+            told=(need,),
+        ),
+        Case(
+            "share all, tap, share nothing, change the answer",
+            steps(share(SharingLevel.ALL), tap(Mood.HEAVY), share(SharingLevel.NOTHING)),
+            told=(heavy,),
+        ),
+        Case(
+            "share all, tap, share nothing, tap again",
+            steps(
+                share(SharingLevel.ALL),
+                tap(Mood.HEAVY),
+                share(SharingLevel.NOTHING),
+                tap(Mood.STEADY),
+            ),
+            told=(heavy,),
+            edited=(withdrawn,),
+        ),
+        Case(
+            "share all while Sam turned shared check-ins off",
+            steps(share(SharingLevel.ALL), tap(Mood.HEAVY), tap(Mood.STEADY)),
+            sam_first=("set:partnermenu", "set:receive:toggle"),
+        ),
+        Case(
+            "Alex turns their own receiving off, then shares",
+            steps(settings_button("set:receive:toggle"), share(SharingLevel.ALL), tap(Mood.OPEN)),
+            told=(SHARED_LINE[Mood.OPEN],),
+        ),
+    ]
     for data in settings_data():
         out.append(Case(f"settings {data}", settings_button(data)))
     for length in PauseLength:
@@ -228,15 +301,26 @@ async def test_what_partner_b_receives(harness: BotHarness, clock: FakeClock, ca
     clock.set(datetime(2026, 3, 2, 9, tzinfo=UTC))
     await harness.tick()
     delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
+    if case.sam_first:
+        await harness.command(SAM, "/settings")
+        message_id = harness.double.message_id_of(harness.seen(SAM)[-1])
+        for data in case.sam_first:
+            await harness.press(SAM, data, message_id=message_id)
     before = len(calls_to_chat(harness, SAM))
 
     await case.act(harness, Scene(delivery.id))
 
     received = calls_to_chat(harness, SAM)[before:]
-    assert [c.method for c in received] == ["sendMessage"] * len(received)
-    assert [c.params["text"] for c in received] == [harness.text(key) for key in case.told]
-    for call in received:
+    sent = [c for c in received if c.method == "sendMessage"]
+    edits = [c for c in received if c.method == "editMessageText"]
+    assert len(sent) + len(edits) == len(received)
+    assert [c.params["text"] for c in sent] == [line_text(harness, key) for key in case.told]
+    for call in sent:
         assert call.params["protect_content"] is True
+    # A changed answer only ever edits the one line about that check-in.
+    assert [c.params["text"] for c in edits] == [line_text(harness, key) for key in case.edited]
+    if edits:
+        assert {c.params["message_id"] for c in edits} == {harness.double.message_id_of(sent[-1])}
 
 
 async def test_the_matrix_covers_every_registered_command(harness: BotHarness) -> None:
@@ -254,3 +338,32 @@ async def test_opening_a_link_tells_the_inviter_nothing(harness: BotHarness) -> 
     await harness.command(SAM, "/start", token)
     await harness.press(SAM, "pair:no")
     assert calls_to_chat(harness, ALEX)[before:] == []
+
+
+@pytest.mark.parametrize("alex", ["yes", "no", "unanswered"])
+@pytest.mark.parametrize("sam", ["yes", "no", "unanswered"])
+async def test_couple_prompts_follow_both_answers_and_tell_nobody(
+    harness: BotHarness, clock: FakeClock, alex: str, sam: str
+) -> None:
+    """Alex's couple-prompt answer reaches Sam only as prompts that come (both said yes) or
+    don't: no line about it, either way."""
+    await pair(harness)
+    for user_id in (ALEX, SAM):
+        await harness.command(user_id, "/settings")
+        await harness.press(user_id, "set:kindsmenu")
+        await harness.press(user_id, "set:kind:affirmation")
+        await harness.press(user_id, "set:kind:practice")
+    if sam != "unanswered":
+        await harness.press(SAM, f"couple:{sam}")
+    before = len(calls_to_chat(harness, SAM))
+    if alex != "unanswered":
+        await harness.press(ALEX, f"couple:{alex}")
+    assert calls_to_chat(harness, SAM)[before:] == []
+    seen_before = {user_id: len(harness.seen(user_id)) for user_id in (ALEX, SAM)}
+    clock.set(datetime(2026, 3, 2, 9, tzinfo=UTC))
+    await harness.tick()
+    prompts = {i.text for i in harness.state.catalog.items("en", [ContentKind.COUPLE_PROMPT])}
+    for user_id in (ALEX, SAM):
+        received = [str(c.params["text"]) for c in harness.seen(user_id)[seen_before[user_id] :]]
+        got = [t for t in received if t in prompts]
+        assert len(got) == (1 if alex == sam == "yes" else 0), user_id

@@ -1,9 +1,10 @@
 """Lines for a partner: only what the rules allow them ever to learn, and only what was chosen.
 
 A partner can learn that pairing started or ended, that shared prompts rest or resume, and the
-check-ins the owner chose to share (the mood only; notes never). Every such line respects the
-receiver: nothing reaches someone who stopped, and a line that falls in their quiet hours is
-held in ``partner_notices`` until the hours end. Lines are decided here, inside the caller's
+check-ins the owner chose to share (the mood only; notes never), at most one line per check-in.
+Every such line respects the receiver: nothing reaches someone who stopped or who turned shared
+check-ins off, and a line that falls in their quiet hours is held in ``partner_notices`` until
+the hours end. Lines are decided here, inside the caller's
 transaction, and returned as :class:`Notice` values to send after the commit.
 """
 
@@ -46,7 +47,11 @@ class NoticeKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """One line to send to a partner, with how their own settings say it must be sent."""
+    """One line to send to a partner, with how their own settings say it must be sent.
+
+    For a shared check-in, ``mood`` None is the neutral line (its owner took the answer
+    back); ``record_id`` is the partner_notices row that keeps the sent line's message id, and
+    ``edit_message_id`` says the line is already in the chat and is to be edited, not sent."""
 
     person_id: int
     chat_id: int
@@ -55,6 +60,8 @@ class Notice:
     mood: Mood | None
     discreet: bool
     silent: bool
+    record_id: int | None = None
+    edit_message_id: int | None = None
 
 
 def may_receive(person: Person) -> bool:
@@ -62,7 +69,14 @@ def may_receive(person: Person) -> bool:
     return person.consent is ConsentState.GIVEN and person.reachable
 
 
-def _notice(person: Person, kind: NoticeKind, mood: Mood | None) -> Notice:
+def _notice(
+    person: Person,
+    kind: NoticeKind,
+    mood: Mood | None,
+    *,
+    record_id: int | None = None,
+    edit_message_id: int | None = None,
+) -> Notice:
     return Notice(
         person_id=person.id,
         chat_id=person.chat_id,
@@ -71,7 +85,14 @@ def _notice(person: Person, kind: NoticeKind, mood: Mood | None) -> Notice:
         mood=mood,
         discreet=person.discreet_preview,
         silent=person.silent,
+        record_id=record_id,
+        edit_message_id=edit_message_id,
     )
+
+
+def receives_checkins(person: Person) -> bool:
+    """Shared check-ins reach someone who may receive anything and has not turned them off."""
+    return may_receive(person) and person.receives_partner_checkins
 
 
 async def partner_of(session: AsyncSession, person: Person) -> Person | None:
@@ -134,18 +155,23 @@ async def notify(
         record.send_after = send_after
         record.sent_at = None if quiet else now
         await session.flush()
-    return [] if quiet else [_notice(receiver, kind, mood)]
+    record_id = record.id if record is not None and checkin_id is not None else None
+    return [] if quiet else [_notice(receiver, kind, mood, record_id=record_id)]
 
 
 async def share_checkin(session: AsyncSession, checkin_id: int, now: datetime) -> list[Notice]:
-    """A check-in was tapped or changed: share it only if its owner chose to share this mood.
-    A mood already shared (or waiting) for this check-in is not shared twice; a change to a
-    mood that is not shared withdraws a line still waiting for the morning."""
+    """A check-in was tapped or changed: the partner's chat holds at most one line about it.
+
+    The first shareable answer sends that line (or holds it for the end of the receiver's
+    quiet hours); a later change edits the line, to the new mood when that is shared too and
+    the receiver still takes shared check-ins, else to a neutral line, so a mis-tap can be
+    taken back. An edit makes no sound, so it is made at once, even in quiet hours. A held
+    line simply carries the latest answer, or is dropped when that is not shared."""
     checkin = await session.get(CheckIn, checkin_id)
     if checkin is None:
         return []
     owner = await session.get(Person, checkin.person_id)
-    if owner is None or not may_receive(owner):
+    if owner is None:
         return []
     partner = await partner_of(session, owner)
     if partner is None:
@@ -153,21 +179,48 @@ async def share_checkin(session: AsyncSession, checkin_id: int, now: datetime) -
     record = (
         await session.execute(select(PartnerNotice).where(PartnerNotice.checkin_id == checkin.id))
     ).scalar_one_or_none()
-    if checkin.mood not in SHAREABLE[owner.sharing]:
-        if record is not None and record.sent_at is None:
-            await session.delete(record)
-        return []
-    if record is not None and record.mood == checkin.mood.value:
+    shown = (
+        checkin.mood
+        if may_receive(owner)
+        and checkin.mood in SHAREABLE[owner.sharing]
+        and receives_checkins(partner)
+        else None
+    )
+    if record is not None and record.sent_at is not None:
+        if record.mood == (shown.value if shown else None) or record.telegram_message_id is None:
+            return []  # the line already says this, or there is no line we could edit
+        record.mood = shown.value if shown else None
+        return [
+            _notice(
+                partner,
+                NoticeKind.CHECKIN,
+                shown,
+                record_id=record.id,
+                edit_message_id=record.telegram_message_id,
+            )
+        ]
+    if shown is None:
+        if record is not None:
+            await session.delete(record)  # still waiting for the morning: it never goes out
         return []
     return await notify(
         session,
         partner,
         NoticeKind.CHECKIN,
         now,
-        mood=checkin.mood,
+        mood=shown,
         record=record,
         checkin_id=checkin.id,
     )
+
+
+async def remember_lines(session: AsyncSession, sent: dict[int, int]) -> None:
+    """Keep the message id of each shared line that went out (partner_notices id -> message
+    id), so a later change edits that line instead of adding another."""
+    for record_id, message_id in sent.items():
+        record = await session.get(PartnerNotice, record_id)
+        if record is not None:
+            record.telegram_message_id = message_id
 
 
 async def _still_due(session: AsyncSession, notice: PartnerNotice, receiver: Person) -> bool:
@@ -182,6 +235,7 @@ async def _still_due(session: AsyncSession, notice: PartnerNotice, receiver: Per
         checkin is not None
         and owner is not None
         and may_receive(owner)
+        and receiver.receives_partner_checkins
         and owner.couple_id == receiver.couple_id
         and checkin.mood.value == notice.mood
         and checkin.mood in SHAREABLE[owner.sharing]
@@ -210,7 +264,8 @@ async def due_held(session: AsyncSession, now: datetime) -> list[Notice]:
             )
             continue
         mood = Mood(notice.mood) if notice.mood else None
-        out.append(_notice(receiver, NoticeKind(notice.kind), mood))
+        record_id = notice.id if notice.checkin_id is not None else None
+        out.append(_notice(receiver, NoticeKind(notice.kind), mood, record_id=record_id))
         if notice.checkin_id is not None:
             notice.send_after = None
             notice.sent_at = now  # kept: the record that this mood was shared

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot, InlineKeyboardMarkup, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from reminderbot.services import consent, pairing, sharing
 from reminderbot.services.checkins import CheckInOutcome, CheckInResult
@@ -55,8 +55,14 @@ def notice_text(state: AppState, notice: Notice) -> str:
     lang = notice.language
     match notice.kind:
         case NoticeKind.CHECKIN:
-            assert notice.mood is not None
-            text = state.text(f"sharing.partner_checked_in.{notice.mood.value}", lang)
+            if notice.mood is None:  # its owner took the answer back
+                text = state.text("sharing.partner_checkin_withdrawn", lang)
+            else:
+                text = (
+                    state.text(f"sharing.partner_checked_in.{notice.mood.value}", lang)
+                    + "\n\n"
+                    + state.text("sharing.nothing_asked", lang)
+                )
         case NoticeKind.PAIRED:
             text = state.text("pairing.connected", lang)
         case NoticeKind.UNPAIRED:
@@ -71,12 +77,18 @@ def notice_text(state: AppState, notice: Notice) -> str:
 
 
 async def send_notices(bot: Bot, state: AppState, notices: Iterable[Notice]) -> None:
-    """Send decided partner lines. Never forwardable: a partner's line must not become
-    evidence. A failure is logged by ids only and not retried."""
+    """Send (or, for a changed check-in, edit) decided partner lines. Never forwardable: a
+    partner's line must not become evidence. A failure is logged by ids only and not retried;
+    a failed edit never becomes a second line. The message id of each shared check-in line is
+    kept, so the next change edits it."""
+    sent: dict[int, int] = {}
     for notice in notices:
+        if notice.edit_message_id is not None:
+            await _edit_line(bot, state, notice, notice.edit_message_id)
+            continue
         markup = couple_offer(state, notice.language) if notice.kind is NoticeKind.PAIRED else None
         try:
-            await bot.send_message(
+            message = await bot.send_message(
                 notice.chat_id,
                 notice_text(state, notice),
                 reply_markup=markup,
@@ -90,6 +102,29 @@ async def send_notices(bot: Bot, state: AppState, notices: Iterable[Notice]) -> 
                 notice.person_id,
                 type(exc).__name__,
             )
+            continue
+        if notice.record_id is not None:
+            sent[notice.record_id] = message.message_id
+    if not sent:
+        return
+    try:
+        async with state.sessions.begin() as session:
+            await sharing.remember_lines(session, sent)
+    except SQLAlchemyError as exc:
+        # The lines went out; a later change to them is simply not shown.
+        log.error("shared line ids not kept: %s", type(exc).__name__)
+
+
+async def _edit_line(bot: Bot, state: AppState, notice: Notice, message_id: int) -> None:
+    try:
+        await bot.edit_message_text(
+            notice_text(state, notice), chat_id=notice.chat_id, message_id=message_id
+        )
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            log.warning("shared line of person %s not edited: BadRequest", notice.person_id)
+    except TelegramError as exc:
+        log.warning("shared line of person %s not edited: %s", notice.person_id, type(exc).__name__)
 
 
 async def flush_held(state: AppState, bot: Bot) -> int:

@@ -277,7 +277,10 @@ def summary(state: AppState, person: Person, times: list[time]) -> str:
         sharing=state.text(f"pairing.sharing_{person.sharing.value}", lang),
         couple_prompts=on if person.wants_couple_prompts else off,
     )
-    return text + "\n" + partner
+    receives = state.text(
+        "pairing.summary_receives", lang, receives=on if person.receives_partner_checkins else off
+    )
+    return text + "\n" + partner + "\n" + receives
 
 
 def main_menu(state: AppState, lang: str, *, paired: bool = False) -> InlineKeyboardMarkup:
@@ -363,6 +366,15 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
                     )
                 ]
             )
+            rows.append(
+                [
+                    b(
+                        "pairing.buttons.receive_checkins",
+                        "set:receive:toggle",
+                        person.receives_partner_checkins,
+                    )
+                ]
+            )
         case _:
             return None
     return keyboard([*rows, back])
@@ -427,6 +439,11 @@ async def _change(person: Person, action: str, value: str | None, state: AppStat
             case "couple", "toggle":
                 wanted = not fresh.wants_couple_prompts
                 if await pairing.set_couple_prompts(session, fresh, wanted):
+                    return "partnermenu"
+            # The receiver's own choice; the partner is not told and their sharing is unchanged.
+            case "receive", "toggle":
+                wanted = not fresh.receives_partner_checkins
+                if await pairing.set_receives_checkins(session, fresh, wanted):
                     return "partnermenu"
     return None
 
