@@ -9,6 +9,7 @@ reach another instance.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -21,7 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
 from reminderbot.delivery.dispatcher import LEASE, Dispatcher
-from reminderbot.delivery.shared_rate import LOCK_CLASS, SendingLeader, leader_for
+from reminderbot.delivery.shared_rate import (
+    LOCK_CLASS,
+    SENDER_NAME_PREFIX,
+    SendingLeader,
+    leader_for,
+)
 from reminderbot.storage.db import SessionFactory, create_session_factory
 from reminderbot.storage.models import CheckIn, Delivery, DeliveryStatus, Person
 from tests.bench.dispatch_bench import add_people
@@ -212,12 +218,28 @@ async def test_on_sqlite_there_is_no_leader_and_one_process_paces_itself(
         await engine.dispose()
 
 
+async def sender_names(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        result = await connection.execute(
+            text(
+                "SELECT application_name FROM pg_stat_activity"
+                " WHERE application_name LIKE :prefix || '%' AND datname = current_database()"
+            ),
+            {"prefix": SENDER_NAME_PREFIX},
+        )
+        return [str(name) for name in result.scalars()]
+
+
 @pytest.mark.postgres
 async def test_a_released_lead_passes_to_the_next_instance(pg_engines: list[AsyncEngine]) -> None:
     one, two = SendingLeader(pg_engines[0]), SendingLeader(pg_engines[1])
     try:
         assert await one.is_leader()
         assert not await two.is_leader()
+        # An operator sees which instance sends.
+        assert await sender_names(pg_engines[2]) == [
+            f"{SENDER_NAME_PREFIX}{os.uname()[1]}:{os.getpid()}"
+        ]
         await one.release()  # a clean shutdown
         assert await two.is_leader()
         assert not await one.is_leader()

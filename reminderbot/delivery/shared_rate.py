@@ -27,7 +27,10 @@ None and the dispatcher paces in process exactly as before.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -40,6 +43,10 @@ log = logging.getLogger(__name__)
 LOCK_CLASS = 0x52420001
 _TRY_LOCK = text("SELECT pg_try_advisory_lock(:lock_class, hashtext(current_schema()))")
 _UNLOCK = text("SELECT pg_advisory_unlock(:lock_class, hashtext(current_schema()))")
+# The leader's lock session names itself, so an operator (or a test) sees in pg_stat_activity
+# which instance sends: "reminderbot-sender:<host>:<pid>".
+SENDER_NAME_PREFIX = "reminderbot-sender:"
+_NAME = text("SELECT set_config('application_name', :name, false)")
 
 
 class SendingLeader:
@@ -74,6 +81,8 @@ class SendingLeader:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             result = await connection.execute(_TRY_LOCK, {"lock_class": self.lock_class})
             if result.scalar():
+                name = f"{SENDER_NAME_PREFIX}{socket.gethostname()}:{os.getpid()}"
+                await connection.execute(_NAME, {"name": name[:63]})
                 self._connection = connection
                 log.info("this instance now sends reminders (sending leader)")
                 return True
@@ -90,11 +99,10 @@ class SendingLeader:
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        try:
+        with contextlib.suppress(SQLAlchemyError, OSError):
             await connection.execute(_UNLOCK, {"lock_class": self.lock_class})
-            await connection.close()
-        except (SQLAlchemyError, OSError):
-            await _invalidate(connection)
+        # Not back to the pool: the session carries the sender's name.
+        await _invalidate(connection)
 
     async def _discard(self) -> None:
         connection, self._connection = self._connection, None
