@@ -28,8 +28,9 @@ from reminderbot.delivery.shared_rate import (
     SendingLeader,
     leader_for,
 )
-from reminderbot.storage.db import SessionFactory, create_session_factory
+from reminderbot.storage.db import SessionFactory, create_engine, create_session_factory
 from reminderbot.storage.models import CheckIn, Delivery, DeliveryStatus, Person
+from reminderbot.telegram.app import run_tick
 from tests.bench.dispatch_bench import add_people
 from tests.support import databases
 from tests.support.botdouble import BotDouble
@@ -376,3 +377,21 @@ async def test_a_note_after_a_tap_through_another_instance_is_kept(
     async with second.state.sessions() as session:
         notes = (await session.execute(select(CheckIn.note))).scalars().all()
     assert notes == ["a quiet morning together"]
+
+
+async def test_a_database_out_of_reach_is_an_outage_for_the_tick_not_a_lost_lead(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Nothing listens on port 1: what a stopped PostgreSQL looks like to an instance.
+    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    double = BotDouble()
+    bot = await bot_on(double)
+    dispatcher = instance(engine, bot, 30.0, FakeClock(DUE))
+    try:
+        assert [await run_tick(dispatcher) for _ in range(3)] == [False, False, False]
+    finally:
+        await bot.shutdown()
+        await engine.dispose()
+    outage = [r for r in caplog.records if "cannot reach the database" in r.getMessage()]
+    assert len(outage) == 1
+    assert double.calls_to("sendMessage") == []

@@ -63,7 +63,9 @@ class SendingLeader:
         return self._connection is not None
 
     async def is_leader(self) -> bool:
-        """One round trip: a live lock session means we still lead; otherwise try to lead."""
+        """One round trip: a live lock session means we still lead; otherwise try to lead.
+        A database that cannot be reached raises, as any dispatcher query would, so the
+        caller's outage handling logs it once."""
         if self._connection is not None:
             try:
                 await self._connection.execute(text("SELECT 1"))
@@ -72,27 +74,23 @@ class SendingLeader:
                 # The session is gone, and the lock with it: another instance may lead now.
                 log.warning("sending leadership lost: %s", type(exc).__name__)
                 await self._discard()
-                return False
-        connection: AsyncConnection | None = None
+        connection = await self.engine.connect()
         try:
-            connection = await self.engine.connect()
             # Autocommit: the lock belongs to the session, and an idle session must not sit
             # inside an open transaction for hours.
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             result = await connection.execute(_TRY_LOCK, {"lock_class": self.lock_class})
-            if result.scalar():
-                name = f"{SENDER_NAME_PREFIX}{socket.gethostname()}:{os.getpid()}"
-                await connection.execute(_NAME, {"name": name[:63]})
-                self._connection = connection
-                log.info("this instance now sends reminders (sending leader)")
-                return True
-        except (SQLAlchemyError, OSError) as exc:
-            log.debug("sending lock not tried: %s", type(exc).__name__)
-            if connection is not None:
-                await _invalidate(connection)
-            return False
-        await connection.close()
-        return False
+            if not result.scalar():
+                await connection.close()
+                return False
+            name = f"{SENDER_NAME_PREFIX}{socket.gethostname()}:{os.getpid()}"
+            await connection.execute(_NAME, {"name": name[:63]})
+        except BaseException:
+            await _invalidate(connection)
+            raise
+        self._connection = connection
+        log.info("this instance now sends reminders (sending leader)")
+        return True
 
     async def release(self) -> None:
         """Hand leadership on at shutdown, so another instance takes over at its next tick."""
