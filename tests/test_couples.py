@@ -26,6 +26,7 @@ from reminderbot.storage.models import (
     SharingLevel,
 )
 from reminderbot.telegram.handlers.pairing import flush_held
+from reminderbot.telegram.welcome import welcome_text
 from tests.support.botdouble import RecordedCall
 from tests.support.harness import BotHarness, FakeClock
 
@@ -140,7 +141,7 @@ async def test_full_pairing_path_for_a_new_partner(harness: BotHarness) -> None:
     await harness.command(SAM, "/start", token)
     welcome = harness.seen(SAM)[-1]
     assert welcome.params["text"] == (
-        harness.text("pairing.invited_intro") + "\n\n" + harness.text("onboarding.welcome")
+        harness.text("pairing.invited_intro") + "\n\n" + welcome_text(harness.state, "en")
     )
     assert harness.last_buttons(SAM) == [
         harness.text("pairing.buttons.begin_and_connect"),

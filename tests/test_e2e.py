@@ -28,6 +28,7 @@ from reminderbot.sandbox.runner import SANDBOX_TOKEN, start_bot, stop_process
 from reminderbot.sandbox.server import DueNowHook, RunningServer, start_server
 from reminderbot.sandbox.state import CallRecord, SandboxState, StoredMessage
 from reminderbot.sandbox.views import invite_payloads
+from reminderbot.services.consent import STORED_LINES
 from reminderbot.storage import repositories
 from reminderbot.storage.db import create_engine, create_session_factory
 from reminderbot.storage.models import Delivery, DeliveryStatus, utcnow
@@ -59,6 +60,10 @@ class Words:
     def prefix(self, key: str, placeholder: str) -> str:
         """The words before ``{placeholder}``, for a text that holds a time or a list."""
         return self(key, **{placeholder: "\0"}).split("\0")[0]
+
+    def welcome(self) -> str:
+        stored = "\n".join(self(f"onboarding.stored.{line}") for line in STORED_LINES)
+        return self("onboarding.welcome", stored=stored)
 
     def timezone_question(self) -> str:
         settings = _settings()
@@ -215,10 +220,10 @@ async def onboard(sandbox: Sandbox, words: Words, chat_id: int) -> None:
     """/start, then "yes": the person is in and has been asked for their timezone."""
     state = sandbox.state
     state.send_text(chat_id, "/start")
-    welcome = await eventually(lambda: with_text(state, chat_id, words("onboarding.welcome")))
+    welcome = await eventually(lambda: with_text(state, chat_id, words.welcome()))
     query = press(state, chat_id, welcome, words("buttons.consent_yes"))
     await eventually(lambda: answered(state, query))
-    await eventually(lambda: text_of(welcome) == words("onboarding.consented"))
+    await eventually(lambda: with_text(state, chat_id, words("onboarding.consented")))
     await eventually(lambda: with_text(state, chat_id, words.timezone_question()))
 
 
@@ -243,13 +248,15 @@ async def stays_quiet(state: SandboxState, chat_id: int, seconds: float = QUIET_
 async def test_onboarding(sandbox: Sandbox, words: Words) -> None:
     state = sandbox.state
     state.send_text(A, "/start")
-    welcome = await eventually(lambda: with_text(state, A, words("onboarding.welcome")))
+    welcome = await eventually(lambda: with_text(state, A, words.welcome()))
     assert set(buttons(welcome)) == {words("buttons.consent_yes"), words("buttons.consent_no")}
 
     query = press(state, A, welcome, words("buttons.consent_yes"))
     await eventually(lambda: answered(state, query))
-    await eventually(lambda: text_of(welcome) == words("onboarding.consented"))
-    assert buttons(welcome) == {}  # the choice is made; the buttons go
+    await eventually(lambda: with_text(state, A, words("onboarding.consented")))
+    # The choice is made: the buttons go, and the words agreed to stay.
+    await eventually(lambda: buttons(welcome) == {})
+    assert text_of(welcome) == words.welcome()
     question = await eventually(lambda: with_text(state, A, words.timezone_question()))
     assert set(_settings().timezone_choices) <= set(buttons(question))
     assert state.bot_messages(B) == []
@@ -438,12 +445,13 @@ async def test_two_paired_partners(sandbox: Sandbox, words: Words) -> None:
     assert not forward.message.get("has_protected_content")  # it is meant to be forwarded
 
     state.open_deep_link(B, token)
-    invited = words("pairing.invited_intro") + "\n\n" + words("onboarding.welcome")
+    invited = words("pairing.invited_intro") + "\n\n" + words.welcome()
     welcome = await eventually(lambda: with_text(state, B, invited))
     query = press(state, B, welcome, words("pairing.buttons.begin_and_connect"))
     await eventually(lambda: answered(state, query))
     assert state.chats[B].toasts[-1].text == words("pairing.answers.connected")
-    await eventually(lambda: text_of(welcome) == words("onboarding.consented"))
+    await eventually(lambda: with_text(state, B, words("onboarding.consented")))
+    assert text_of(welcome) == invited  # the words agreed to stay
     couple_offer = {words("pairing.buttons.couple_yes"), words("pairing.buttons.couple_no")}
     connected = words("pairing.connected")
     told_b = await eventually(lambda: with_text(state, B, connected))

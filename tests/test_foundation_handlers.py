@@ -10,6 +10,7 @@ import json
 from sqlalchemy import inspect, select, text
 
 from reminderbot.storage.models import Base, ConsentState
+from reminderbot.telegram.welcome import welcome_text
 from tests.support.harness import BotHarness
 
 ALEX = 5001
@@ -19,7 +20,7 @@ SAM = 5002
 async def test_welcome_explains_and_offers_yes_or_not_now(harness: BotHarness) -> None:
     await harness.command(ALEX, "/start")
     welcome = harness.last_text(ALEX)
-    assert welcome == harness.text("onboarding.welcome")
+    assert welcome == welcome_text(harness.state, "en")
     assert "Test Practice" in welcome
     assert harness.last_buttons(ALEX) == [
         harness.text("buttons.consent_yes"),
@@ -48,9 +49,11 @@ async def test_yes_records_consent_with_time_and_asks_timezone(harness: BotHarne
     assert person.consent is ConsentState.GIVEN
     assert person.consent_given_at == harness.state.now()
     assert person.chat_id == ALEX
-    edit = harness.double.calls_to("editMessageText", chat_id=ALEX)[-1]
-    assert edit.params["text"] == harness.text("onboarding.consented")
+    # The welcome keeps its text and loses its buttons; the thanks come as a new message.
+    assert not harness.double.calls_to("editMessageText", chat_id=ALEX)
+    edit = harness.double.calls_to("editMessageReplyMarkup", chat_id=ALEX)[-1]
     assert "reply_markup" not in edit.params  # the consent buttons are gone
+    assert harness.text("onboarding.consented") in harness.all_texts(ALEX)
     assert harness.last_text(ALEX).startswith(
         harness.text("settings.ask_timezone", time="09:00", timezone="UTC")[:40]
     )
@@ -101,7 +104,7 @@ async def test_stop_asks_first_then_stops_everything_and_keeps_data(
     assert len(harness.seen(ALEX)) == before
     # /start brings them back with the consent question again.
     await harness.command(ALEX, "/start")
-    assert harness.last_text(ALEX) == harness.text("onboarding.welcome")
+    assert harness.last_text(ALEX) == welcome_text(harness.state, "en")
     await harness.press(ALEX, "consent:yes")
     person = await harness.person(ALEX)
     assert person is not None and person.consent is ConsentState.GIVEN

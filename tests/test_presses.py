@@ -114,7 +114,7 @@ async def test_a_late_yes_to_the_welcome_still_begins(bot: BotHarness) -> None:
     await bot.press(RIVER, "consent:yes")
     person = await bot.person(RIVER)
     assert person is not None and person.consent is ConsentState.GIVEN
-    assert edits_to(bot, RIVER)[-1] == bot.text("onboarding.consented")
+    assert bot.text("onboarding.consented") in bot.all_texts(RIVER)
     assert_no_apology(bot, RIVER)
 
 

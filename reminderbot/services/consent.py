@@ -12,6 +12,100 @@ from reminderbot.services import schedules
 from reminderbot.storage import repositories
 from reminderbot.storage.models import ConsentState, Person, Schedule
 
+# What the welcome tells a person is stored, before they say yes: one line each
+# (``onboarding.stored.<line>`` in messages/), in this order, and the columns each line stands
+# for. tests/test_informed_consent.py ties every column of every table to exactly one line, so
+# nothing new can be stored without the welcome saying so.
+STORED_LINES: dict[str, tuple[str, ...]] = {
+    "account": (
+        "people.id",
+        "people.telegram_user_id",
+        "people.chat_id",
+        "people.language",
+        "people.timezone",
+        "people.reachable",
+        "people.unreachable_since",
+        "people.created_at",
+        "people.updated_at",
+    ),
+    "consent": ("people.consent", "people.consent_given_at", "people.consent_withdrawn_at"),
+    "choices": (
+        "people.wants_affirmations",
+        "people.wants_practices",
+        "people.wants_checkin_prompts",
+        "people.weekdays",
+        "people.quiet_start",
+        "people.quiet_end",
+        "people.discreet_preview",
+        "people.silent",
+        "schedules.id",
+        "schedules.person_id",
+        "schedules.local_time",
+        "schedules.kind",
+        "schedules.next_due_at",
+        "schedules.created_at",
+    ),
+    "describes_you": ("people.audience",),
+    "pauses": (
+        "people.paused_at",
+        "people.paused_until",
+        "people.shared_hold_at",
+        "people.shared_hold_until",
+        "people.shared_paused_at",
+        "people.shared_paused_until",
+    ),
+    "sent": (
+        "people.content_seed",
+        "people.content_position",
+        "deliveries.id",
+        "deliveries.person_id",
+        "deliveries.schedule_id",
+        "deliveries.due_at",
+        "deliveries.kind",
+        "deliveries.content_id",
+        "deliveries.status",
+        "deliveries.reason",
+        "deliveries.telegram_message_id",
+        "deliveries.claimed_at",
+        "deliveries.retry_at",
+        "deliveries.attempts",
+        "deliveries.uncertain",
+        "deliveries.finished_at",
+    ),
+    "checkins": (
+        "checkins.id",
+        "checkins.person_id",
+        "checkins.delivery_id",
+        "checkins.mood",
+        "checkins.created_at",
+        "checkins.updated_at",
+    ),
+    "notes": ("checkins.note", "checkins.note_open_until"),
+    "partner": (
+        "people.couple_id",
+        "people.wants_couple_prompts",
+        "people.couple_prompts_agreed",
+        "people.receives_partner_checkins",
+        "people.sharing",
+        "couples.id",
+        "couples.created_at",
+        "invites.id",
+        "invites.person_id",
+        "invites.token_hash",
+        "invites.created_at",
+        "invites.expires_at",
+        "partner_notices.id",
+        "partner_notices.person_id",
+        "partner_notices.checkin_id",
+        "partner_notices.kind",
+        "partner_notices.mood",
+        "partner_notices.created_at",
+        "partner_notices.send_after",
+        "partner_notices.sent_at",
+        "partner_notices.telegram_message_id",
+    ),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ConsentOutcome:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reminderbot.services import pairing
 from reminderbot.storage import repositories
-from reminderbot.storage.models import Base, Invite
+from reminderbot.storage.models import Base, CheckIn, Invite, PartnerNotice
 
 EXPORT_FORMAT = 1
 
@@ -51,7 +51,29 @@ async def export_person(
         ],
         "checkins": [row_to_dict(r) for r in await repositories.checkins_of(session, person.id)],
         "pairing": await _pairing_of(session, person.id, person.couple_id is not None),
+        "shared_with_partner": await _shared_of(session, person.id),
     }
+
+
+async def _shared_of(session: AsyncSession, person_id: int) -> list[dict[str, Any]]:
+    """Which of their check-ins a line to the partner was about, with which mood (empty once the
+    line was turned neutral) and when it went out or waits until. The row belongs to the
+    partner's chat, so only these fields are theirs to see."""
+    query = (
+        select(PartnerNotice)
+        .join(CheckIn, CheckIn.id == PartnerNotice.checkin_id)
+        .where(CheckIn.person_id == person_id)
+        .order_by(PartnerNotice.created_at, PartnerNotice.id)
+    )
+    return [
+        {
+            "checkin_id": notice.checkin_id,
+            "mood": notice.mood,
+            "shared_at": _plain(notice.sent_at),
+            "held_until": _plain(notice.send_after),
+        }
+        for notice in (await session.execute(query)).scalars()
+    ]
 
 
 async def _pairing_of(session: AsyncSession, person_id: int, paired: bool) -> dict[str, Any]:

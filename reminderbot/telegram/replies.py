@@ -110,3 +110,21 @@ async def finish_press(
     if text is not None:
         await replace_with(update, text, markup, protect=protect)
     await answer(update, note)
+
+
+async def drop_buttons(update: Update) -> bool:
+    """Take the buttons off the pressed message and keep its text (a welcome someone agreed to
+    stays readable). False when they were already gone: a repeated press, with nothing to add."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        return False
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest as exc:
+        description = exc.message.lower()
+        if NOT_MODIFIED in description:
+            return False
+        if not any(reason in description for reason in CANNOT_EDIT):
+            raise
+        log.debug("buttons left on an old message: update_id=%s", update.update_id)
+    return True

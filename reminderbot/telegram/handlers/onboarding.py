@@ -10,7 +10,8 @@ from reminderbot.storage import repositories
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.handlers import pairing, settings
-from reminderbot.telegram.replies import finish_press, keyboard, reply
+from reminderbot.telegram.replies import answer, drop_buttons, finish_press, keyboard, reply
+from reminderbot.telegram.welcome import welcome_text
 
 
 def consent_keyboard(context: BotContext, lang: str) -> list[list[tuple[str, str]]]:
@@ -40,7 +41,7 @@ async def start(update: Update, context: BotContext) -> None:
     await reply(
         update,
         context,
-        state.text("onboarding.welcome", lang),
+        welcome_text(state, lang),
         markup=keyboard(consent_keyboard(context, lang)),
     )
 
@@ -71,6 +72,10 @@ async def consent_answer(update: Update, context: BotContext) -> None:
             now=state.now(),
         )
     lang = outcome.person.language
-    await finish_press(update, state.text("onboarding.consented", lang))
+    # The welcome they agreed to stays in the chat; only its buttons go, and the thanks come
+    # as a new message (once, however often the button was pressed).
+    if await drop_buttons(update):
+        await reply(update, context, state.text("onboarding.consented", lang))
+    await answer(update)
     if outcome.first_time:
         await settings.ask_timezone(update, context, lang)

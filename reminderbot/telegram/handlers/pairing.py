@@ -24,7 +24,15 @@ from reminderbot.storage import repositories
 from reminderbot.storage.models import Invite, Person
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.handlers.settings import active_person, ask_timezone
-from reminderbot.telegram.replies import answer, finish_press, keyboard, replace_with, reply
+from reminderbot.telegram.replies import (
+    answer,
+    drop_buttons,
+    finish_press,
+    keyboard,
+    replace_with,
+    reply,
+)
+from reminderbot.telegram.welcome import welcome_text
 
 log = logging.getLogger(__name__)
 
@@ -217,11 +225,7 @@ async def invite_opened(update: Update, context: BotContext, token: str) -> None
     if active:
         text = state.text("pairing.invited", lang)
     else:
-        text = (
-            state.text("pairing.invited_intro", lang)
-            + "\n\n"
-            + state.text("onboarding.welcome", lang)
-        )
+        text = state.text("pairing.invited_intro", lang) + "\n\n" + welcome_text(state, lang)
     await reply(update, context, text, markup=markup)
 
 
@@ -250,7 +254,7 @@ async def invite_answer(update: Update, context: BotContext) -> None:
 
     invite_id, given = int(match.group(1)), match.group(2)
     lang = state.language_for(user)
-    first_time = False
+    first_time = saw_welcome = False
     try:
         async with state.sessions.begin() as session:
             invite = await session.get(Invite, invite_id)
@@ -262,6 +266,7 @@ async def invite_answer(update: Update, context: BotContext) -> None:
             if refusal is not None:
                 raise _Refused(refusal)
             if opener is None or not consent.is_active(opener):
+                saw_welcome = True
                 given_consent = await consent.give_consent(
                     session,
                     telegram_user_id=user.id,
@@ -281,11 +286,14 @@ async def invite_answer(update: Update, context: BotContext) -> None:
         return
     # The inviter hears first: nothing after this line may keep them from it.
     await send_notices(context.bot, state, result.notices)
-    if first_time:
-        await replace_with(update, state.text("onboarding.consented", lang))
+    if saw_welcome:
+        # The welcome they agreed to stays in the chat, as after a plain yes.
+        if await drop_buttons(update):
+            await reply(update, context, state.text("onboarding.consented", lang))
         offer = couple_offer(state, lang)
         await reply(update, context, state.text("pairing.connected", lang), markup=offer)
-        await ask_timezone(update, context, lang)
+        if first_time:
+            await ask_timezone(update, context, lang)
     else:
         await replace_with(update, state.text("pairing.connected", lang), couple_offer(state, lang))
     await answer(update, state.text("pairing.answers.connected", lang))
