@@ -25,6 +25,8 @@ STORED_LINES: dict[str, tuple[str, ...]] = {
         "people.timezone",
         "people.reachable",
         "people.unreachable_since",
+        "people.awaiting",
+        "people.awaiting_until",
         "people.created_at",
         "people.updated_at",
     ),
