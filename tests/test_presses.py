@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
+from telegram.error import BadRequest
 
 from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import CheckIn, ConsentState, Mood
+from reminderbot.telegram.handlers import help as help_module
 from tests.support import factories
 from tests.support.botdouble import BotDouble, RecordedCall
 from tests.support.harness import BotHarness, FakeClock
@@ -270,3 +272,22 @@ async def test_an_edit_that_changes_nothing_is_not_sent(bot: BotHarness) -> None
     await bot.process(update)
     assert bot.double.attempts_to("editMessageText") == edits
     assert bot.answers()  # the press was still answered
+
+
+async def test_a_call_telegram_refused_is_apologised_for(
+    bot: BotHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """BadRequest is a NetworkError subclass, yet Telegram did answer: the person can be told."""
+
+    def refused(*_: object) -> str:
+        raise BadRequest("Bad Request: can't parse entities: my words here")
+
+    monkeypatch.setattr(help_module, "support_contacts", refused)
+    with caplog.at_level("ERROR"):
+        await bot.command(ALEX, "/help")
+    assert bot.last_text(ALEX) == bot.text("errors.generic")
+    assert len(bot.seen(ADMIN)) == 1
+    # The kind of error and where, never its message.
+    (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert "where=reminderbot.telegram.handlers.help.help_command" in line
+    assert "BadRequest" in line and "my words" not in caplog.text

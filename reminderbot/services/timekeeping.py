@@ -96,7 +96,9 @@ def parse_timezone(text: str) -> str | None:
         return found
     try:
         ZoneInfo(cleaned)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: zoneinfo opens the text as a path ("Europe" is a directory; a long text is
+        # "File name too long"). Whatever it was, it is not a timezone.
         return None
     return cleaned
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import filters
 
@@ -13,6 +12,7 @@ from reminderbot.services.checkins import CheckInResult
 from reminderbot.services.notes import NoteResult
 from reminderbot.storage import repositories
 from reminderbot.storage.models import Mood
+from reminderbot.storage.outage import DATABASE_ERRORS
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.handlers.pairing import share_checkin
 from reminderbot.telegram.handlers.support import support_button
@@ -122,6 +122,6 @@ async def close_note_window(update: Update, context: BotContext) -> None:
     try:
         async with state.sessions.begin() as session:
             await notes.close_windows(session, user.id)
-    except (SQLAlchemyError, OSError) as exc:
+    except DATABASE_ERRORS as exc:
         # The answer has already gone out; an unclosed window expires on its own in minutes.
         log.warning("note window not closed: user_id=%s error=%s", user.id, type(exc).__name__)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from reminderbot.services import consent
+from reminderbot.storage.outage import DATABASE_ERRORS
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.handlers import checkins, settings
 from reminderbot.telegram.replies import answer, reply
@@ -52,7 +52,7 @@ async def person_wrote(update: Update, context: BotContext) -> None:
             chat_id = update.effective_chat.id
             if await consent.mark_reachable(session, user.id, chat_id, state.now()):
                 log.info("person reachable again: user_id=%s", user.id)
-    except SQLAlchemyError as exc:
+    except DATABASE_ERRORS as exc:
         # Not worth failing the update over: /support, for one, works without a database.
         log.warning("reachability not checked: user_id=%s error=%s", user.id, type(exc).__name__)
 

@@ -12,7 +12,6 @@ import logging
 import re
 from collections.abc import Iterable
 
-from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 
@@ -22,6 +21,7 @@ from reminderbot.services.pairing import BINDING_SHAPE, WRONG_TOKEN, Refusal, Wr
 from reminderbot.services.sharing import Notice, NoticeKind
 from reminderbot.storage import repositories
 from reminderbot.storage.models import Invite, Person
+from reminderbot.storage.outage import DATABASE_ERRORS
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.handlers.settings import active_person, ask_timezone
 from reminderbot.telegram.replies import (
@@ -118,7 +118,7 @@ async def send_notices(bot: Bot, state: AppState, notices: Iterable[Notice]) -> 
     try:
         async with state.sessions.begin() as session:
             await sharing.remember_lines(session, sent)
-    except SQLAlchemyError as exc:
+    except DATABASE_ERRORS as exc:
         # The lines went out; a later change to them is simply not shown.
         log.error("shared line ids not kept: %s", type(exc).__name__)
 
@@ -146,8 +146,9 @@ async def flush_held(state: AppState, bot: Bot) -> int:
 async def held_notices_job(context: BotContext) -> None:
     try:
         await flush_held(context.state, context.bot)
-    except SQLAlchemyError as exc:
-        # Nothing was marked sent; the next run tries again.
+    except DATABASE_ERRORS as exc:
+        # Down or busy, whatever the driver raised: nothing was marked sent; the next run
+        # tries again.
         log.error("held partner lines not sent: %s", type(exc).__name__)
 
 
@@ -159,7 +160,7 @@ async def share_checkin(context: BotContext, outcome: CheckInOutcome) -> None:
     try:
         async with state.sessions.begin() as session:
             notices = await sharing.share_checkin(session, outcome.checkin.id, state.now())
-    except SQLAlchemyError as exc:
+    except DATABASE_ERRORS as exc:
         # The check-in itself is kept; only the line to the partner is not sent.
         log.error("check-in %s not shared: %s", outcome.checkin.id, type(exc).__name__)
         return

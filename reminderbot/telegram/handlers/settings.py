@@ -15,6 +15,10 @@ from reminderbot.storage.models import Audience, ConsentState, Person, SharingLe
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.replies import Buttons, answer, finish_press, keyboard, reply
 
+# No city or timezone name is longer; longer text is not parsed at all (zoneinfo reads it as
+# a file name, and difflib's cost grows with it).
+TIMEZONE_MAX_CHARS = 64
+
 SETTINGS = re.compile(r"^set:([a-z]+)(?::([A-Za-z0-9_/+\-:]{1,48}))?$")
 
 TIME_PRESETS: dict[str, tuple[time, ...]] = {
@@ -101,6 +105,9 @@ async def ask_timezone(update: Update, context: BotContext, lang: str) -> None:
 async def _apply_timezone(update: Update, context: BotContext, person: Person, typed: str) -> bool:
     state = context.state
     lang = person.language
+    if len(typed.strip()) > TIMEZONE_MAX_CHARS:
+        await reply(update, context, state.text("settings.timezone_too_long", lang))
+        return False
     found = parse_timezone(typed)
     if found is None:
         suggestions = suggest_timezones(typed)
