@@ -4,6 +4,12 @@
 const POLL_MS = 700;
 const TOAST_MS = 3500;
 const TYPING_MS = 5000;
+// A note in the status line is about one moment; after this it would mislead.
+const STATUS_MS = 6000;
+// Every change carries this header: a form on another web site cannot send it.
+const CONTROL_HEADER = "X-Sandbox-Control";
+// What the keyboard can reach in a message: its inline buttons and the invite button.
+const CONTROLS = ".keyboard button, .keyboard a, .invite";
 const api = (path) => "/sandbox/api" + path;
 
 const panes = new Map(); // chat_id -> pane elements and what they show
@@ -11,11 +17,12 @@ let version = -1;
 let chatOrder = [];
 let seenToasts = null; // toasts from before the page opened are not shown again
 let displayZone = "UTC"; // message times are shown in the bot's display timezone
+let statusTimer = null;
 
 function post(path, body) {
   return fetch(api(path), {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", [CONTROL_HEADER]: "1" },
     body: JSON.stringify(body),
   }).then(async (response) => {
     if (!response.ok) throw new Error(await response.text());
@@ -23,8 +30,13 @@ function post(path, body) {
   });
 }
 
-function setStatus(text) {
-  document.getElementById("status").textContent = text;
+// A note clears itself after STATUS_MS; a lasting condition (the server is down) stays until
+// it ends, and whoever ends it clears it.
+function setStatus(text, { lasting = false } = {}) {
+  const status = document.getElementById("status");
+  status.textContent = text;
+  clearTimeout(statusTimer);
+  if (text && !lasting) statusTimer = setTimeout(() => setStatus(""), STATUS_MS);
 }
 
 function otherChat(chatId) {
@@ -86,6 +98,7 @@ function keyboard(view, chatId) {
       if (spec.callback_data !== undefined) {
         node = document.createElement("button");
         node.type = "button";
+        node.dataset.callback = spec.callback_data;
         node.addEventListener("click", () => {
           post(`/chats/${chatId}/press`, {
             message_id: view.message_id,
@@ -227,6 +240,34 @@ function renderReplyKeyboard(pane, chat) {
   }
 }
 
+// An edit redraws a message; keyboard focus inside it moves to the same control in the new
+// drawing (same button, else same place), never back to the top of the page.
+function replaceKeepingFocus(old, element, pane) {
+  const focused = document.activeElement;
+  const hadFocus = focused && focused !== old && old.contains(focused);
+  const before = hadFocus ? [...old.querySelectorAll(CONTROLS)] : [];
+  old.replaceWith(element);
+  if (!hadFocus) return;
+  const after = [...element.querySelectorAll(CONTROLS)];
+  const same = focused.dataset.callback !== undefined
+    ? after.find((node) => node.dataset.callback === focused.dataset.callback)
+    : null;
+  (same || after[Math.min(before.indexOf(focused), after.length - 1)] || pane.list).focus();
+}
+
+// Like Telegram, an old keyboard still takes a tap; but only the newest bot message's controls
+// are tab stops, so Tab goes from the chat to what can be answered now, then to the input.
+function updateTabStops(pane) {
+  const bots = pane.list.querySelectorAll(":scope > .msg.bot");
+  const newest = bots.length ? bots[bots.length - 1] : null;
+  for (const item of pane.list.children) {
+    for (const control of item.querySelectorAll(CONTROLS)) {
+      if (item === newest) control.removeAttribute("tabindex");
+      else control.tabIndex = -1;
+    }
+  }
+}
+
 function renderChat(chat, dueNow) {
   const pane = panes.get(chat.chat_id) || createPane(chat);
   pane.dueNow.hidden = !dueNow;
@@ -239,7 +280,7 @@ function renderChat(chat, dueNow) {
     if (known && known[0] === json) continue;
     const element = renderMessage(view, chat.chat_id);
     if (known) {
-      known[1].replaceWith(element); // an edit shows in place
+      replaceKeepingFocus(known[1], element, pane); // an edit shows in place
     } else {
       pane.list.append(element);
       newest = element;
@@ -248,10 +289,12 @@ function renderChat(chat, dueNow) {
   }
   for (const [messageId, [, element]] of pane.shown) {
     if (!present.has(messageId)) {
+      if (element.contains(document.activeElement)) pane.list.focus();
       element.remove();
       pane.shown.delete(messageId);
     }
   }
+  updateTabStops(pane);
   // Show the start of the newest message: long ones would otherwise open at their end.
   if (newest) pane.list.scrollTop = newest.offsetTop - 8;
   pane.typing.hidden = chat.action !== "typing";
@@ -299,13 +342,20 @@ async function poll() {
     }
   } catch (error) {
     status.dataset.offline = "1";
-    setStatus("The sandbox server is not answering; retrying.");
+    setStatus("The sandbox server is not answering; retrying.", { lasting: true });
   }
   try {
-    if (state) render(state);
+    if (state) {
+      render(state);
+      if (status.dataset.broken) {
+        delete status.dataset.broken;
+        setStatus("");
+      }
+    }
   } catch (error) {
     console.error(error);
-    setStatus("This page could not show the latest state: " + error.message);
+    status.dataset.broken = "1";
+    setStatus("This page could not show the latest state: " + error.message, { lasting: true });
   } finally {
     setTimeout(poll, POLL_MS);
   }
