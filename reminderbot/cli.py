@@ -123,9 +123,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from reminderbot.sandbox.due_now import due_now_hook
-    from reminderbot.sandbox.runner import run_sandbox
+    from reminderbot.sandbox.runner import SandboxError, run_sandbox
 
-    return asyncio.run(run_sandbox(port=args.port, due_now=due_now_hook))
+    try:
+        return asyncio.run(run_sandbox(port=args.port, due_now=due_now_hook))
+    except SandboxError as exc:
+        raise StartupError(str(exc)) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reminderbot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Settings, load_settings
 from reminderbot.content import Catalog, load_catalog
 from reminderbot.sandbox.due_now import due_now_hook
-from reminderbot.sandbox.runner import SANDBOX_TOKEN, start_bot, stop_process
+from reminderbot.sandbox.runner import (
+    WebhookBot,
+    start_bot,
+    start_webhook_bot,
+    start_webhook_bots,
+    stop_process,
+)
 from reminderbot.sandbox.server import DueNowHook, RunningServer, start_server
 from reminderbot.sandbox.state import CallRecord, SandboxState, StoredMessage
 from reminderbot.sandbox.views import invite_payloads
@@ -82,15 +88,87 @@ def words() -> Words:
 # ---------------------------------------------------------------------- the sandbox and the bot
 @dataclass
 class Sandbox:
+    """The sandbox Bot API server, the bot's database, and the bot processes run against them.
+
+    One long-polling bot: ``start_bot``. Several instances in webhook mode, with the server
+    delivering updates to them in turn: ``start_webhook_bots(n)``. ``Sandbox.open(url)`` gives
+    one with no bot running (any database URL, e.g. PostgreSQL) and stops every bot at the end.
+    """
+
     server: RunningServer
     database_url: str
     due_now_hook: DueNowHook
     process: asyncio.subprocess.Process | None = None
     exits: list[int] = field(default_factory=list)
+    webhook_bots: list[WebhookBot] = field(default_factory=list)
+    webhook_secret: str = "e2e-webhook-secret"
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, database_url: str) -> AsyncIterator[Sandbox]:
+        server = await start_server()
+        running = cls(server, database_url, due_now_hook(database_url))
+        try:
+            yield running
+        finally:
+            try:
+                await running.stop_bot()
+                await running.stop_webhook_bots()
+            finally:
+                await server.close()
 
     @property
     def state(self) -> SandboxState:
         return self.server.state
+
+    async def start_webhook_bots(
+        self, count: int, env: dict[str, str] | None = None
+    ) -> list[WebhookBot]:
+        """``count`` ``reminderbot run`` processes in webhook mode; returns once every one has
+        set the webhook. ``env`` adds to their environment (e.g. a send rate)."""
+        before = len(self.state.calls_to("setWebhook", ok=True))
+        bots = await start_webhook_bots(
+            self.server,
+            self.database_url,
+            count,
+            secret=self.webhook_secret,
+            env=env,
+            cwd=REPO,
+        )
+        self.webhook_bots.extend(bots)
+        await eventually(
+            lambda: len(self.state.calls_to("setWebhook", ok=True)) >= before + count,
+            seconds=60,
+        )
+        return bots
+
+    async def kill_webhook_bot(self, index: int) -> int:
+        """kill -9 of one instance; its port then refuses connections, so the server skips it."""
+        bot = self.webhook_bots[index]
+        bot.process.kill()
+        return await bot.process.wait()
+
+    async def restart_webhook_bot(self, index: int, env: dict[str, str] | None = None) -> None:
+        """Start instance ``index`` again on its old address (its place in the round robin)."""
+        old = self.webhook_bots[index]
+        before = len(self.state.calls_to("setWebhook", ok=True))
+        self.webhook_bots[index] = await start_webhook_bot(
+            self.server,
+            self.database_url,
+            secret=self.webhook_secret,
+            listen=old.listen,
+            env=env,
+            cwd=REPO,
+        )
+        await eventually(
+            lambda: len(self.state.calls_to("setWebhook", ok=True)) > before, seconds=60
+        )
+
+    async def stop_webhook_bots(self) -> list[int]:
+        """SIGINT to every instance still running; their exit codes."""
+        codes = [await stop_process(bot.process) for bot in self.webhook_bots]
+        self.webhook_bots = []
+        return codes
 
     async def start_bot(self) -> None:
         polls = len(self.state.calls_to("getUpdates"))
@@ -144,17 +222,9 @@ class Sandbox:
 async def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Sandbox]:
     # bot_environment copies os.environ: a fast tick keeps due-now reminders quick.
     monkeypatch.setenv("REMINDERBOT_TICK_SECONDS", "0.2")
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
-    server = await start_server(token=SANDBOX_TOKEN)
-    running = Sandbox(server, database_url, due_now_hook(database_url))
-    try:
+    async with Sandbox.open(f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}") as running:
         await running.start_bot()
         yield running
-    finally:
-        try:
-            await running.stop_bot()
-        finally:
-            await server.close()
     # A clean stop (SIGINT) ends with exit code 0; a kill -9 is -9 and expected where used.
     assert running.exits[-1:] == [0]
 

@@ -123,24 +123,41 @@ def _get_me(state: SandboxState, params: Params, uploads: Uploads) -> object:
 # ---------------------------------------------------------------------- webhook and commands
 def _delete_webhook(state: SandboxState, params: Params, uploads: Uploads) -> object:
     state.webhook_url = ""
+    state.webhook_secret = None
+    state.webhook_last_error = state.webhook_last_error_date = None
     if params.get("drop_pending_updates"):
         state.drop_pending_updates()
+    state.touch()
     return True
 
 
 def _set_webhook(state: SandboxState, params: Params, uploads: Uploads) -> object:
+    # An empty url removes the webhook, as in Telegram.
     state.webhook_url = str(params["url"])
+    state.webhook_secret = params.get("secret_token") or None
+    state.webhook_max_connections = int(params.get("max_connections") or 40)
+    if params.get("allowed_updates") is not None:
+        state.allowed_updates = list(params["allowed_updates"])
     if params.get("drop_pending_updates"):
         state.drop_pending_updates()
+    state.touch()  # wakes the delivery loop
     return True
 
 
 def _get_webhook_info(state: SandboxState, params: Params, uploads: Uploads) -> object:
-    return {
+    info: JsonDict = {
         "url": state.webhook_url,
         "has_custom_certificate": False,
-        "pending_update_count": len(state.updates),
+        "pending_update_count": len(state.pending_updates()),
     }
+    if state.webhook_url:
+        info["max_connections"] = state.webhook_max_connections
+        if state.allowed_updates:
+            info["allowed_updates"] = list(state.allowed_updates)
+        if state.webhook_last_error is not None:
+            info["last_error_message"] = state.webhook_last_error
+            info["last_error_date"] = state.webhook_last_error_date
+    return info
 
 
 def _commands_key(params: Params) -> str:

@@ -1,59 +1,161 @@
 """``reminderbot sandbox``: the local Bot API server, the real bot against it, a throwaway database.
 
 The bot runs as its own process (``python -m reminderbot run``), exactly as in production; only
-its environment points it at the sandbox. Ctrl-C stops both and deletes the database.
+its environment points it at the sandbox, with a token made for this run. Ctrl-C or SIGTERM stops
+both and deletes the database.
+
+Tests start bots the same way: ``start_bot`` for one long-polling process, and
+``start_webhook_bots`` for several instances in webhook mode behind the sandbox's round robin.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import secrets
 import signal
+import socket
 import sys
 import tempfile
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from reminderbot.sandbox.server import DueNowHook, RunningServer, start_server
-from reminderbot.sandbox.state import BOT_USER
 
 log = logging.getLogger(__name__)
 
-# Telegram's bot id is the number before the colon; keep it equal to the sandbox's bot user.
-SANDBOX_TOKEN = f"{BOT_USER['id']}:sandbox-local-only"
 STOP_GRACE_SECONDS = 10.0
+# What every webhook instance sets with setWebhook. The sandbox never calls it: it delivers to the
+# instances' own addresses, as a load balancer in front of them would. Only its path is used.
+PUBLIC_WEBHOOK_URL = "https://reminderbot.invalid/telegram/webhook"
 
 
-def bot_environment(server: RunningServer, database_url: str) -> dict[str, str]:
+class SandboxError(Exception):
+    """Why the sandbox cannot start, in one sentence for the person at the terminal."""
+
+
+def bot_environment(
+    server: RunningServer, database_url: str, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment that points ``reminderbot run`` at the sandbox instead of Telegram."""
     return {
         # Quiet unless asked: the terminal is for the page's address, not the bot's chatter.
         "REMINDERBOT_LOG_LEVEL": "WARNING",
         **os.environ,
         "REMINDERBOT_BOT_API_URL": server.bot_api_url,
-        "REMINDERBOT_TOKEN": SANDBOX_TOKEN,
+        "REMINDERBOT_TOKEN": server.token,
         "REMINDERBOT_DATABASE_URL": database_url,
+        **(extra or {}),
     }
 
 
 async def start_bot(
-    server: RunningServer, database_url: str, **kwargs: Any
+    server: RunningServer,
+    database_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    **kwargs: Any,
 ) -> asyncio.subprocess.Process:
-    """``python -m reminderbot run`` against the sandbox; ``kwargs`` go to the subprocess."""
+    """``python -m reminderbot run`` against the sandbox; ``env`` adds to its environment and
+    ``kwargs`` go to the subprocess."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "reminderbot",
         "run",
-        env=bot_environment(server, database_url),
+        env=bot_environment(server, database_url, env),
         # Its own session: a Ctrl-C reaches only us, and we stop the bot exactly once.
         start_new_session=True,
         **kwargs,
     )
+
+
+@dataclass
+class WebhookBot:
+    """One ``reminderbot run`` in webhook mode."""
+
+    process: asyncio.subprocess.Process
+    listen: str  # its REMINDERBOT_LISTEN, host:port
+    url: str  # where the sandbox POSTs this instance's share of the updates
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (the bot binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def webhook_environment(secret: str, listen: str, public_url: str) -> dict[str, str]:
+    return {
+        "REMINDERBOT_WEBHOOK_URL": public_url,
+        "REMINDERBOT_WEBHOOK_SECRET": secret,
+        "REMINDERBOT_LISTEN": listen,
+    }
+
+
+async def start_webhook_bot(
+    server: RunningServer,
+    database_url: str,
+    *,
+    secret: str,
+    listen: str | None = None,
+    public_url: str = PUBLIC_WEBHOOK_URL,
+    env: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> WebhookBot:
+    """One instance in webhook mode, on ``listen`` (default: a free port on 127.0.0.1).
+
+    It is not added to the server's instances: ``start_webhook_bots`` does that, and a restarted
+    instance keeps its ``listen`` and so its place.
+    """
+    listen = listen or f"127.0.0.1:{free_port()}"
+    extra = {**webhook_environment(secret, listen, public_url), **(env or {})}
+    process = await start_bot(server, database_url, env=extra, **kwargs)
+    path = urlsplit(public_url).path or "/"
+    return WebhookBot(process=process, listen=listen, url=f"http://{listen}{path}")
+
+
+async def start_webhook_bots(
+    server: RunningServer,
+    database_url: str,
+    count: int,
+    *,
+    secret: str | None = None,
+    public_url: str = PUBLIC_WEBHOOK_URL,
+    env: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> list[WebhookBot]:
+    """``count`` instances of ``reminderbot run`` in webhook mode, all setting ``public_url``
+    with one secret; the server delivers updates to them in turn, skipping any that is down.
+
+    Ready once each has called setWebhook (see ``tests/test_e2e.py``'s ``Sandbox``).
+    """
+    secret = secret or secrets.token_urlsafe(16)
+    listens = [f"127.0.0.1:{free_port()}" for _ in range(count)]
+    path = urlsplit(public_url).path or "/"
+    # The balancer knows its instances before they come up, as in a deployment.
+    server.state.webhook_targets = [f"http://{listen}{path}" for listen in listens]
+    server.state.touch()
+    return [
+        await start_webhook_bot(
+            server,
+            database_url,
+            secret=secret,
+            listen=listen,
+            public_url=public_url,
+            env=env,
+            **kwargs,
+        )
+        for listen in listens
+    ]
 
 
 def _configured_timezone() -> str:
@@ -79,6 +181,21 @@ async def stop_process(process: asyncio.subprocess.Process) -> int:
     return process.returncode if process.returncode is not None else -1
 
 
+async def _serve(host: str, port: int, **kwargs: Any) -> RunningServer:
+    try:
+        return await start_server(host, port, **kwargs)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise SandboxError(
+                f"Port {port} is already in use on {host}; stop the program using it "
+                "or choose another port with --port."
+            ) from exc
+        raise SandboxError(
+            f"The sandbox cannot listen on {host}:{port} ({exc.strerror or type(exc).__name__}); "
+            "choose another port with --port."
+        ) from exc
+
+
 async def run_sandbox(
     *,
     host: str = "127.0.0.1",
@@ -87,28 +204,55 @@ async def run_sandbox(
     display_timezone: str | None = None,
     due_now: Callable[[str], DueNowHook] | None = None,
 ) -> int:
-    """Run until Ctrl-C or until the bot exits; return the bot's exit code.
+    """Run until Ctrl-C, SIGTERM or until the bot exits; return 0 when asked to stop, else the
+    bot's exit code. Either way the bot is stopped and the temporary database deleted.
 
     ``due_now``, given the sandbox database URL, returns the page's "make next reminder due
     now" action; without it the page hides that control.
     """
-    with tempfile.TemporaryDirectory(prefix="reminderbot-sandbox-") as folder:
-        database_url = f"sqlite+aiosqlite:///{Path(folder) / 'sandbox.db'}"
-        server = await start_server(
-            host,
-            port,
-            token=SANDBOX_TOKEN,
-            display_timezone=display_timezone or _configured_timezone(),
-            on_due_now=due_now(database_url) if due_now is not None else None,
-        )
-        process: asyncio.subprocess.Process | None = None
-        try:
-            process = await start_bot(server, database_url)
-            print(f"Sandbox running: open {server.url}/ in your browser (Ctrl-C stops it).")
-            if open_browser:
-                webbrowser.open(f"{server.url}/")
-            return await process.wait()
-        finally:
-            if process is not None:
-                await stop_process(process)
-            await server.close()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    # Both end in the same orderly stop; the default SIGTERM would skip every cleanup.
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        with tempfile.TemporaryDirectory(
+            prefix="reminderbot-sandbox-", ignore_cleanup_errors=True
+        ) as folder:
+            database_url = f"sqlite+aiosqlite:///{Path(folder) / 'sandbox.db'}"
+            server = await _serve(
+                host,
+                port,
+                display_timezone=display_timezone or _configured_timezone(),
+                on_due_now=due_now(database_url) if due_now is not None else None,
+            )
+            try:
+                return await _run_bot(server, database_url, stop, open_browser)
+            finally:
+                await server.close()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+async def _run_bot(
+    server: RunningServer, database_url: str, stop: asyncio.Event, open_browser: bool
+) -> int:
+    process = await start_bot(server, database_url)
+    try:
+        print(f"Sandbox running: open {server.url}/ in your browser (Ctrl-C stops it).", flush=True)
+        if open_browser:
+            webbrowser.open(f"{server.url}/")
+        exited = asyncio.ensure_future(process.wait())
+        asked = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({exited, asked}, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (exited, asked):
+            waiter.cancel()
+        if stop.is_set():
+            return 0
+        code = process.returncode if process.returncode is not None else -1
+        print(f"The bot stopped (exit code {code}), so the sandbox stops too.", file=sys.stderr)
+        return code
+    finally:
+        await stop_process(process)

@@ -1,9 +1,15 @@
 """A local Telegram Bot API server, its control API and the sandbox page (aiohttp, loopback only).
 
 ``/bot<token>/<method>`` speaks the Bot API as python-telegram-bot uses it (form, multipart and
-JSON bodies; long-polling getUpdates) and refuses, like the offline test double, every call the
-spec does not allow. ``/sandbox/api/...`` lets the page and tests act as the people in the chats
-and inject faults. ``/`` is the page.
+JSON bodies; long-polling getUpdates or webhook delivery) and refuses, like the offline test
+double, every call the spec does not allow. ``/sandbox/api/...`` lets the page and tests act as the
+people in the chats and inject faults. ``/`` is the page.
+
+Nothing a web page elsewhere can send changes anything here. A page can make the browser POST a
+form to any address, so: the Bot API takes only this run's random token (PTB sends forms and
+multipart, so the secret has to be in the path, as Telegram has it), and every change through the
+control API needs the ``X-Sandbox-Control`` header, which a browser sends cross-site only after a
+CORS preflight that this server never grants. Other Host names are refused (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ import ipaddress
 import json
 import logging
 import re
+import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -28,6 +35,7 @@ from reminderbot.botapi.spec import BotApiSpec, BotApiViolation
 from reminderbot.sandbox import methods
 from reminderbot.sandbox.methods import Upload
 from reminderbot.sandbox.state import (
+    BOT_USER,
     ApiError,
     Fault,
     FaultKind,
@@ -39,6 +47,7 @@ from reminderbot.sandbox.state import (
     retry_after_error,
 )
 from reminderbot.sandbox.views import chat_view
+from reminderbot.sandbox.webhook import delivering, is_local_url
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +57,10 @@ STATE_KEY = web.AppKey("sandbox_state", SandboxState)
 SPEC_KEY = web.AppKey("sandbox_spec", BotApiSpec)
 HOOK_KEY = web.AppKey("sandbox_due_now", object)
 TZ_KEY = web.AppKey("sandbox_timezone", str)
-TOKEN_KEY = web.AppKey("sandbox_token", object)
+TOKEN_KEY = web.AppKey("sandbox_token", str)
+
+# Every change through the control API carries this header (the page's fetch sets it).
+CONTROL_HEADER = "X-Sandbox-Control"
 
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 # Telegram accepts uploads up to 50 MB.
@@ -65,6 +77,15 @@ CONFLICT_WEBHOOK = (
     "use deleteWebhook to delete the webhook first"
 )
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def new_token() -> str:
+    """A bot token for one run: the sandbox bot's id, then a secret no web page can guess."""
+    return f"{BOT_USER['id']}:{secrets.token_urlsafe(24)}"
+
+
+def _token_matches(request: web.Request) -> bool:
+    return secrets.compare_digest(request.match_info["token"], request.app[TOKEN_KEY])
 
 
 def _ok(result: object) -> web.Response:
@@ -159,11 +180,9 @@ async def _get_updates(state: SandboxState, params: Mapping[str, Any]) -> object
 async def bot_api(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     spec = request.app[SPEC_KEY]
-    token = request.match_info["token"]
-    expected = request.app[TOKEN_KEY]
-    if not _TOKEN.match(token):
+    if not _TOKEN.match(request.match_info["token"]):
         return _error(ApiError(404, "Not Found"))
-    if expected is not None and token != expected:
+    if not _token_matches(request):
         return _error(ApiError(401, "Unauthorized"))
     name = request.match_info["method"]
     method = spec.canonical(name)
@@ -231,6 +250,8 @@ async def _answer(
 
 async def file_download(request: web.Request) -> web.StreamResponse:
     """Where getFile's file_path points, as on api.telegram.org/file/bot<token>/<path>."""
+    if not _token_matches(request):
+        raise web.HTTPUnauthorized()
     state = request.app[STATE_KEY]
     path = request.match_info["path"]
     for stored in state.files.values():
@@ -445,6 +466,33 @@ async def get_calls(request: web.Request) -> web.Response:
     )
 
 
+def _webhook_view(state: SandboxState) -> JsonDict:
+    return {
+        "url": state.webhook_url,
+        "targets": list(state.webhook_targets),
+        "pending": len(state.pending_updates()) if state.webhook_url else 0,
+        "last_error": state.webhook_last_error,
+        "attempts": [a.to_json() for a in state.webhook_attempts],
+    }
+
+
+async def get_webhook(request: web.Request) -> web.Response:
+    return web.json_response(_webhook_view(request.app[STATE_KEY]))
+
+
+async def put_webhook_targets(request: web.Request) -> web.Response:
+    """The bot's instances behind the webhook URL, as a load balancer knows them."""
+    state = request.app[STATE_KEY]
+    targets = (await _json_body(request)).get("targets")
+    if not isinstance(targets, list) or not all(
+        isinstance(t, str) and is_local_url(t) for t in targets
+    ):
+        raise web.HTTPBadRequest(text="targets: a list of http URLs on this computer")
+    state.webhook_targets = list(targets)
+    state.touch()
+    return web.json_response(_webhook_view(state))
+
+
 async def get_violations(request: web.Request) -> web.Response:
     return web.json_response([v.to_json() for v in request.app[STATE_KEY].violations])
 
@@ -508,6 +556,28 @@ async def local_only(
     return await handler(request)
 
 
+_READS = frozenset({"GET", "HEAD"})
+
+
+@web.middleware
+async def control_header_required(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A form on another web site can POST here, but it cannot add a custom header."""
+    if (
+        request.path.startswith("/sandbox/api/")
+        and request.method not in _READS
+        and not request.headers.get(CONTROL_HEADER)
+    ):
+        raise web.HTTPForbidden(text=f"changes need the {CONTROL_HEADER} header")
+    return await handler(request)
+
+
+async def _deliver_webhooks(app: web.Application) -> AsyncIterator[None]:
+    async with delivering(app[STATE_KEY]):
+        yield
+
+
 def create_app(
     state: SandboxState | None = None,
     *,
@@ -515,14 +585,20 @@ def create_app(
     display_timezone: str = "UTC",
     token: str | None = None,
 ) -> web.Application:
-    """The sandbox app. ``token``, when set, is the only token the Bot API accepts (else 401)."""
+    """The sandbox app. ``token`` is the only token the Bot API accepts (else 401); without
+    one, a random token is made (read it back as ``app[TOKEN_KEY]``)."""
     ZoneInfo(display_timezone)  # fail now, not on the first clock request
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[local_only])
+    if token is not None and not _TOKEN.match(token):
+        raise ValueError("a bot token looks like 123:ABC")
+    app = web.Application(
+        client_max_size=MAX_BODY, middlewares=[local_only, control_header_required]
+    )
     app[STATE_KEY] = state if state is not None else SandboxState()
     app[SPEC_KEY] = BotApiSpec.load()
     app[HOOK_KEY] = on_due_now
     app[TZ_KEY] = display_timezone
-    app[TOKEN_KEY] = token
+    app[TOKEN_KEY] = token or new_token()
+    app.cleanup_ctx.append(_deliver_webhooks)
     r = app.router
     r.add_route("*", r"/bot{token}/{method}", bot_api)
     r.add_get(r"/file/bot{token}/{path:.+}", file_download)
@@ -541,6 +617,8 @@ def create_app(
     r.add_delete("/sandbox/api/faults/{fault_id}", delete_faults)
     r.add_put("/sandbox/api/rate-limit", put_rate_limit)
     r.add_get("/sandbox/api/calls", get_calls)
+    r.add_get("/sandbox/api/webhook", get_webhook)
+    r.add_put("/sandbox/api/webhook/targets", put_webhook_targets)
     r.add_get("/sandbox/api/violations", get_violations)
     r.add_delete("/sandbox/api/violations", delete_violations)
     r.add_get("/sandbox/files/{file_id}", get_file)
@@ -554,6 +632,7 @@ class RunningServer:
     runner: web.AppRunner
     url: str
     state: SandboxState
+    token: str  # this run's bot token: the only one the Bot API takes
 
     @property
     def bot_api_url(self) -> str:
@@ -586,17 +665,32 @@ async def start_server(
     on_due_now: DueNowHook | None = None,
     display_timezone: str = "UTC",
     token: str | None = None,
+    webhook_targets: Sequence[str] = (),
 ) -> RunningServer:
-    """Serve the sandbox on a loopback address; ``port=0`` picks a free port."""
+    """Serve the sandbox on a loopback address; ``port=0`` picks a free port.
+
+    Without ``token`` a random one is made: read it as ``RunningServer.token``.
+    ``webhook_targets`` are the bot instances behind the webhook URL (see webhook.py).
+    OSError (a port in use) is raised as it is; the caller words it for people.
+    """
     if not _is_loopback(host):
         raise ValueError(f"the sandbox binds to loopback only, not {host!r}")
+    if not all(is_local_url(t) for t in webhook_targets):
+        raise ValueError("webhook targets must be URLs on this computer")
     state = state if state is not None else SandboxState()
+    state.webhook_targets = list(webhook_targets)
     app = create_app(state, on_due_now=on_due_now, display_timezone=display_timezone, token=token)
     # Long polls may be abandoned by a killed bot; shutting down must not wait for them.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     bound_host, bound_port = runner.addresses[0][:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    return RunningServer(runner=runner, url=f"http://{shown}:{bound_port}", state=state)
+    return RunningServer(
+        runner=runner, url=f"http://{shown}:{bound_port}", state=state, token=app[TOKEN_KEY]
+    )

@@ -295,6 +295,44 @@ class RateLimit:
         return None
 
 
+@dataclass
+class WebhookAttempt:
+    """One POST of an update to one bot instance: its HTTP status, or why there was none."""
+
+    update_id: int
+    target: str
+    at: float  # time.time()
+    status: int | None = None
+    error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def to_json(self) -> JsonDict:
+        return {
+            "update_id": self.update_id,
+            "target": self.target,
+            "at": self.at,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+def update_chat_id(update: Mapping[str, Any]) -> int | None:
+    """Whose update this is: Telegram keeps one chat's updates in order, and only those."""
+    for kind, payload in update.items():
+        if kind == "update_id" or not isinstance(payload, dict):
+            continue
+        chat = payload.get("chat") or (payload.get("message") or {}).get("chat")
+        if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+            return int(chat["id"])
+        sender = payload.get("from")
+        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+            return int(sender["id"])
+    return None
+
+
 def bot_command_entities(text: str) -> list[JsonDict]:
     """Telegram marks a leading /command (optionally /command@bot) as a bot_command entity."""
     if not text.startswith("/") or len(text) < 2:
@@ -316,7 +354,16 @@ class SandboxState:
         self.updates: list[JsonDict] = []
         self._next_update_id = 1
         self.allowed_updates: list[str] | None = None
+        # setWebhook: the public URL every instance sets, and its secret_token.
         self.webhook_url = ""
+        self.webhook_secret: str | None = None
+        self.webhook_max_connections = 40
+        # Where the public URL really leads: the instances behind a load balancer, in turn.
+        # Empty means the URL itself (a single instance on this computer).
+        self.webhook_targets: list[str] = []
+        self.webhook_attempts: list[WebhookAttempt] = []
+        self.webhook_last_error: str | None = None
+        self.webhook_last_error_date: int | None = None
         self.commands: dict[str, list[JsonDict]] = {}  # by "<scope type>/<language>"
         self.files: dict[str, StoredFile] = {}
         self._file_seq = itertools.count(1)
@@ -399,6 +446,31 @@ class SandboxState:
         if self.allowed_updates:
             return kind in self.allowed_updates
         return kind not in _NOT_BY_DEFAULT
+
+    def pending_updates(self) -> list[JsonDict]:
+        """What a webhook has yet to deliver, oldest first (types not asked for are dropped)."""
+        self.updates = [u for u in self.updates if self._wanted(u)]
+        return self.updates
+
+    def confirm_update(self, update_id: int) -> None:
+        """An instance answered 2xx: Telegram forgets the update."""
+        self.updates = [u for u in self.updates if u["update_id"] != update_id]
+        self.touch()
+
+    def record_webhook_attempt(self, attempt: WebhookAttempt) -> None:
+        self.webhook_attempts.append(attempt)
+        if not attempt.delivered:
+            self.webhook_last_error = (
+                attempt.error or f"Wrong response from the webhook: {attempt.status}"
+            )
+            self.webhook_last_error_date = int(attempt.at)
+        self.touch()
+
+    def webhook_error(self, message: str) -> None:
+        if message != self.webhook_last_error:
+            self.webhook_last_error = message
+            self.webhook_last_error_date = int(time.time())
+            self.touch()
 
     def drop_pending_updates(self) -> None:
         self.updates.clear()
