@@ -8,12 +8,20 @@ and reachability right before each send, and records every outcome.
 Delivery guarantee: at most once per occurrence, except one case we accept and cannot avoid
 without Telegram idempotency keys: if the process dies after Telegram accepted a message but
 before the outcome was committed, the claim's lease runs out and the message is sent once more.
-A send whose fate is unknown (time-out, crash mid-send) is repeated at most once.
+Outcomes are committed per small chunk, so that is at most the chunk in flight. A send whose
+fate is unknown (time-out, an answer lost after the request left, crash mid-send) is repeated
+at most once; only errors that prove the request never left (connect errors, a full connection
+pool) count as not sent.
+
+A claim is a lease: every later write to a claimed row is guarded by the lease it holds, a live
+claim renews it while it waits (429s), and nothing is sent once it may have run out. One
+occurrence that cannot be prepared or sent is recorded as failed and never holds back the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time as monotonic_time
@@ -24,8 +32,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import httpx
 from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
@@ -55,6 +65,10 @@ from reminderbot.telegram.keyboards import reminder_markup, reminder_text
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
+# A live claim renews its lease once less than this is left ...
+RENEW_WHEN_LEFT = LEASE / 2
+# ... and starts no send this close to its end (a send can take a few seconds).
+LEASE_MARGIN = timedelta(seconds=10)
 MAX_IN_FLIGHT = 32
 MAX_IN_TASK_429_WAITS = 3
 # How long one tick may keep draining a backlog before it lets the next tick start.
@@ -74,6 +88,7 @@ class Reason(enum.StrEnum):
     REJECTED = "rejected"
     IN_FLIGHT = "in_flight"
     RETRY = "retry"
+    INTERNAL = "internal"  # a bug or bad data in this one occurrence; logged by id
 
 
 @dataclass(slots=True)
@@ -87,11 +102,20 @@ class Outgoing:
     silent: bool
     uncertain: int
     attempts: int
+    lease: datetime  # the retry_at this claim wrote: every later write is guarded by it
     kind: str | None = None
+    lost: bool = False  # the lease could not be renewed: another instance may own the row
 
 
 @dataclass(slots=True)
 class TickStats:
+    """What one tick did, for the log and the operators' metrics.
+
+    ``outcomes`` counts final outcomes by (status, reason); a sent message's reason is "".
+    ``lateness`` has, per sent message, the seconds from its due time to its send, by the bot's
+    clock. ``reasons`` also counts why sends will be retried ("timeout", "network",
+    "network_uncertain") and messages handed back unsent ("released")."""
+
     claimed: int = 0
     sent: int = 0
     skipped: int = 0
@@ -100,6 +124,52 @@ class TickStats:
     rate_limited: int = 0
     pause_ends: int = 0
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    outcomes: dict[tuple[DeliveryStatus, str], int] = field(
+        default_factory=lambda: defaultdict(int)
+    )
+    lateness: list[float] = field(default_factory=list)
+
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        self.reasons[reason] += 1
+        self.outcomes[(DeliveryStatus.SKIPPED, reason)] += 1
+
+    def fail(self, reason: str) -> None:
+        self.failed += 1
+        self.reasons[reason] += 1
+        self.outcomes[(DeliveryStatus.FAILED, reason)] += 1
+
+    def send(self, lateness: float) -> None:
+        self.sent += 1
+        self.outcomes[(DeliveryStatus.SENT, "")] += 1
+        self.lateness.append(lateness)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What to write to one claimed delivery row (only while this claim still holds it)."""
+
+    message: Outgoing
+    status: DeliveryStatus
+    reason: str | None
+    retry_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    uncertain: int
+    telegram_message_id: int | None = None
+    unreachable: bool = False  # the person blocked the bot or the chat is gone
+
+
+def never_reached_telegram(error: NetworkError) -> bool:
+    """Whether this error proves the request never left: only then is a send certainly "not
+    sent". PTB's HTTPXRequest raises connect failures as NetworkError and a full connection
+    pool as TimedOut, each from httpx's own error; anything else (a 502, a read error, a
+    time-out after the request went out) may have reached Telegram."""
+    cause = error.__cause__
+    if cause is not None:
+        return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    # A request layer that drops the cause: PTB's own message names the httpx error.
+    return error.message.startswith(("httpx.ConnectError:", "httpx.ConnectTimeout:"))
 
 
 def _kinds_for(person: Person, schedule: Schedule) -> list[ContentKind]:
@@ -172,11 +242,17 @@ class Dispatcher:
         # Claim what falls due before the next tick and send each at its due time, so a 1 s
         # tick adds no lateness of its own (and nothing ever leaves early).
         self.lookahead = timedelta(seconds=tick_seconds)
+        # How often (real seconds) a batch that is still sending looks at its lease.
+        self.lease_check_seconds = 1.0
         self._running = False
         self.failing = False  # set by the caller while the database cannot be reached
         # Several instances on PostgreSQL: only the one holding the sending lock ticks, so
         # the rate is one rate for all (see delivery/shared_rate.py). None: always send.
         self.leader: SendingLeader | None = None
+        # Outcomes of sends whose write failed: written before anything else is claimed, so
+        # a database error after the sends does not make the batch go out again.
+        self._unrecorded: list[_Outcome] = []
+        self._write_lock = asyncio.Lock()  # lease renewals and outcome writes, one at a time
 
     # ----------------------------------------------------------------- the tick
     async def tick(self) -> TickStats:
@@ -187,6 +263,8 @@ class Dispatcher:
         self._running = True
         started = monotonic_time.monotonic()
         try:
+            # Outcomes held back by a database error first, leader or not: they are sent.
+            await self._flush()
             if not await self._leading() or not await self._anything_due(self.clock()):
                 return stats
             first = True
@@ -269,10 +347,10 @@ class Dispatcher:
                 latest[person.id] = (schedule, due)
 
         records: list[dict[str, Any]] = []
+        lease = now + LEASE
         for schedule, person in rows:
             due = schedule.next_due_at
             assert due is not None
-            reason = self._skip_reason(person, schedule, due, now, latest)
             record: dict[str, Any] = {
                 "person_id": person.id,
                 "schedule_id": schedule.id,
@@ -281,33 +359,81 @@ class Dispatcher:
                 "attempts": 0,
                 "uncertain": 0,
             }
-            if reason is None:
-                item = self._choose(person, schedule)
-                if item is None:
-                    reason = Reason.NO_CONTENT
-                else:
-                    record.update(kind=item.kind.value, content_id=item.id)
+            try:
+                reason = self._skip_reason(person, schedule, due, now, latest)
+                if reason is None:
+                    item = self._choose(person, schedule)
+                    if item is None:
+                        reason = Reason.NO_CONTENT
+                    else:
+                        record.update(kind=item.kind.value, content_id=item.id)
+            except Exception as exc:  # one bad row must not roll back everyone's claim
+                _log_internal("preparing schedule %s", schedule.id, person.id, exc)
+                reason = Reason.INTERNAL
             if reason is None:
                 record.update(
-                    status=DeliveryStatus.CLAIMED, reason=Reason.IN_FLIGHT, retry_at=now + LEASE
+                    status=DeliveryStatus.CLAIMED, reason=Reason.IN_FLIGHT, retry_at=lease
                 )
+            elif reason is Reason.INTERNAL:
+                record.update(status=DeliveryStatus.FAILED, reason=reason, finished_at=now)
+                stats.fail(reason)
             else:
                 record.update(status=DeliveryStatus.SKIPPED, reason=reason, finished_at=now)
-                stats.skipped += 1
-                stats.reasons[reason] += 1
+                stats.skip(reason)
             records.append(record)
-            schedule.next_due_at = occurrence_after(person, schedule, max(due, now))
+            schedule.next_due_at = self._next_due(person, schedule, due, now)
 
         inserted = await self._insert_deliveries(session, records)
         stats.claimed += len(rows)
         people = {person.id: person for _, person in rows}
         outgoing = []
+        unrenderable = []
         for record in records:
             delivery_id = inserted.get((record["schedule_id"], record["due_at"]))
             if delivery_id is None or record["status"] is not DeliveryStatus.CLAIMED:
                 continue
-            outgoing.append(self._render(people[record["person_id"]], delivery_id, record))
+            person = people[record["person_id"]]
+            try:
+                item = self.catalog.item(person.language, record["content_id"])
+                assert item is not None
+                outgoing.append(
+                    self._render(
+                        person,
+                        delivery_id,
+                        due_at=record["due_at"],
+                        item_text=item.text,
+                        lease=lease,
+                        kind=record["kind"],
+                    )
+                )
+            except Exception as exc:
+                _log_internal("rendering delivery %s", delivery_id, person.id, exc)
+                unrenderable.append(delivery_id)
+                stats.fail(Reason.INTERNAL)
+        if unrenderable:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(unrenderable))
+                .values(
+                    status=DeliveryStatus.FAILED,
+                    reason=Reason.INTERNAL,
+                    retry_at=None,
+                    finished_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
         return outgoing
+
+    def _next_due(
+        self, person: Person, schedule: Schedule, due: datetime, now: datetime
+    ) -> datetime | None:
+        try:
+            return occurrence_after(person, schedule, max(due, now))
+        except Exception as exc:
+            # Neither stall the batch with this row nor silently end their reminders: try
+            # again in a day (each failure is recorded and logged by id).
+            _log_internal("scheduling after schedule %s", schedule.id, person.id, exc)
+            return max(due, now) + timedelta(days=1)
 
     def _skip_reason(
         self,
@@ -369,97 +495,117 @@ class Dispatcher:
         )
         rows = (await session.execute(query)).all()
         outgoing = []
+        lease = now + LEASE
         for delivery, person in rows:
             if delivery.reason == Reason.IN_FLIGHT:
                 # The lease ran out mid-send: Telegram may or may not have the message.
                 delivery.uncertain += 1
-            reason = _may_send(person, now)
-            if now - delivery.due_at > self.stale_after:
-                reason = Reason.STALE
-            elif delivery.uncertain > 1:
-                reason = Reason.UNCERTAIN
-            item = self.catalog.item(person.language, delivery.content_id or "")
-            if reason is None and item is None:
-                reason = Reason.NO_CONTENT
+            try:
+                reason = _may_send(person, now)
+                if now - delivery.due_at > self.stale_after:
+                    reason = Reason.STALE
+                elif delivery.uncertain > 1:
+                    reason = Reason.UNCERTAIN
+                item = self.catalog.item(person.language, delivery.content_id or "")
+                if reason is None and item is None:
+                    reason = Reason.NO_CONTENT
+                if reason is None:
+                    assert item is not None
+                    message = self._render(
+                        person,
+                        delivery.id,
+                        due_at=delivery.due_at,
+                        item_text=item.text,
+                        lease=lease,
+                        kind=delivery.kind,
+                        uncertain=delivery.uncertain,
+                        attempts=delivery.attempts,
+                    )
+            except Exception as exc:  # one bad row must not roll back the others' claim
+                _log_internal("retrying delivery %s", delivery.id, person.id, exc)
+                reason = Reason.INTERNAL
             if reason is not None:
-                failed = reason in {Reason.STALE, Reason.UNCERTAIN}
+                failed = reason in {Reason.STALE, Reason.UNCERTAIN, Reason.INTERNAL}
                 delivery.status = DeliveryStatus.FAILED if failed else DeliveryStatus.SKIPPED
                 delivery.reason = reason
                 delivery.retry_at = None
                 delivery.finished_at = now
-                stats.reasons[reason] += 1
                 if failed:
-                    stats.failed += 1
+                    stats.fail(reason)
                 else:
-                    stats.skipped += 1
+                    stats.skip(reason)
                 continue
             delivery.reason = Reason.IN_FLIGHT
-            delivery.retry_at = now + LEASE
+            delivery.retry_at = lease
             stats.retried += 1
-            assert item is not None
-            outgoing.append(
-                self._render(
-                    person,
-                    delivery.id,
-                    {
-                        "kind": delivery.kind,
-                        "due_at": delivery.due_at,
-                        "content_text": item.text,
-                        "uncertain": delivery.uncertain,
-                        "attempts": delivery.attempts,
-                    },
-                    item_text=item.text,
-                )
-            )
+            outgoing.append(message)
         return outgoing
 
     def _render(
         self,
         person: Person,
         delivery_id: int,
-        record: dict[str, Any],
-        item_text: str | None = None,
+        *,
+        due_at: datetime,
+        item_text: str,
+        lease: datetime,
+        kind: str | None,
+        uncertain: int = 0,
+        attempts: int = 0,
     ) -> Outgoing:
-        if item_text is None:
-            item = self.catalog.item(person.language, record["content_id"])
-            assert item is not None
-            item_text = item.text
         return Outgoing(
             delivery_id=delivery_id,
             person_id=person.id,
             chat_id=person.chat_id,
-            due_at=record["due_at"],
+            due_at=due_at,
             text=reminder_text(
                 self.catalog, person.language, item_text, discreet=person.discreet_preview
             ),
             markup=reminder_markup(self.catalog, person.language, delivery_id),
             silent=person.silent,
-            uncertain=record.get("uncertain", 0),
-            attempts=record.get("attempts", 0),
-            kind=record.get("kind"),
+            uncertain=uncertain,
+            attempts=attempts,
+            lease=lease,
+            kind=kind,
         )
 
     # ----------------------------------------------------------------- sending
     async def _send_all(self, outgoing: Sequence[Outgoing], stats: TickStats) -> None:
-        results: dict[int, dict[str, Any]] = {}
-        unreachable: set[int] = set()
         semaphore = asyncio.Semaphore(MAX_IN_FLIGHT)
         outgoing = sorted(outgoing, key=lambda message: message.due_at)
-        for start in range(0, len(outgoing), self.recheck_every):
-            chunk = outgoing[start : start + self.recheck_every]
-            checked_at = self.changes.now()
-            blocked = await self._blocked_people({o.person_id for o in chunk})
+        # Not yet finished, so their leases are kept alive while they wait.
+        pending = {message.delivery_id: message for message in outgoing}
+        keeper = asyncio.create_task(self._keep_leases(pending))
+        try:
+            for start in range(0, len(outgoing), self.recheck_every):
+                chunk = outgoing[start : start + self.recheck_every]
+                checked_at = self.changes.now()
+                blocked = await self._blocked_people({o.person_id for o in chunk})
+                outcomes: list[_Outcome] = []
 
-            async def one(
-                message: Outgoing,
-                checked_at: float = checked_at,
-                blocked: dict[int, Gate] = blocked,
-            ) -> None:
-                async with semaphore:
-                    await self._send_one(message, checked_at, blocked, results, unreachable, stats)
+                async def one(
+                    message: Outgoing,
+                    checked_at: float = checked_at,
+                    blocked: dict[int, Gate] = blocked,
+                    outcomes: list[_Outcome] = outcomes,
+                ) -> None:
+                    async with semaphore:
+                        outcome = await self._send_one(message, checked_at, blocked, stats)
+                    if outcome is not None:
+                        outcomes.append(outcome)
 
-            await asyncio.gather(*(one(message) for message in chunk))
-        await self._record(results, unreachable)
+                await asyncio.gather(*(one(message) for message in chunk))
+                # Written per chunk: a crash or a database error repeats at most this chunk.
+                await self._record(outcomes)
+                for message in chunk:
+                    del pending[message.delivery_id]
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        # One more try for outcomes a database error held back; if it still fails the tick
+        # fails (logged once), and the next tick writes them before it claims anything.
+        await self._flush()
 
     async def _blocked_people(self, person_ids: Iterable[int]) -> dict[int, Gate]:
         """Who may no longer be sent to, read fresh from the database."""
@@ -475,27 +621,50 @@ class Dispatcher:
         message: Outgoing,
         checked_at: float,
         blocked: dict[int, Gate],
-        results: dict[int, dict[str, Any]],
-        unreachable: set[int],
         stats: TickStats,
-    ) -> None:
+    ) -> _Outcome | None:
+        """Send one message; what to record, or None to leave the row as it is."""
+        try:
+            return await self._try_send(message, checked_at, blocked, stats)
+        except Exception as exc:  # a bug or bad data in one message never stops the others
+            _log_internal("sending delivery %s", message.delivery_id, message.person_id, exc)
+            stats.fail(Reason.INTERNAL)
+            return self._finish(message, DeliveryStatus.FAILED, Reason.INTERNAL)
+
+    async def _try_send(
+        self,
+        message: Outgoing,
+        checked_at: float,
+        blocked: dict[int, Gate],
+        stats: TickStats,
+    ) -> _Outcome | None:
         for _ in range(MAX_IN_TASK_429_WAITS + 1):
-            early = (message.due_at - self.clock()).total_seconds()
-            if early > 0:
-                await asyncio.sleep(early)
+            if not await self._wait_until_due(message):
+                # Due later than the lookahead: the clock stepped back since the claim (or a
+                # jump forward was undone). Hand it back to go out when it is due.
+                stats.reasons["released"] += 1
+                return self._release(message, retry_at=message.due_at)
             await self.pacer.slot(message.chat_id)
+            if message.lost:
+                return None  # the lease ran out and another instance may be sending it
+            if self.clock() >= message.lease - LEASE_MARGIN:
+                # The lease could not be renewed in time (database unreachable?): unsent, so
+                # hand it back rather than risk a second instance sending it too.
+                stats.reasons["released"] += 1
+                return self._release(message, retry_at=self.clock())
             # Last look right before the send: a pause or stop in this process since the
             # snapshot forces a fresh read of this one person.
             if self.changes.since(message.person_id, checked_at):
-                fresh = await self._blocked_people([message.person_id])
+                try:
+                    fresh = await self._blocked_people([message.person_id])
+                except (SQLAlchemyError, OSError):
+                    return None  # unsent and still claimed: it comes back after the lease
                 blocked[message.person_id] = fresh.get(message.person_id, Gate(Reason.INACTIVE))
                 checked_at = self.changes.now()
             gate = blocked.get(message.person_id, Gate(Reason.INACTIVE))
             if (reason := gate.reason_for(message.kind)) is not None:
-                results[message.delivery_id] = self._finish(DeliveryStatus.SKIPPED, reason)
-                stats.skipped += 1
-                stats.reasons[reason] += 1
-                return
+                stats.skip(reason)
+                return self._finish(message, DeliveryStatus.SKIPPED, reason)
             try:
                 sent = await self.bot.send_message(
                     message.chat_id,
@@ -510,103 +679,197 @@ class Dispatcher:
                 self.pacer.block_for(_retry_after_seconds(exc))
                 continue
             except Forbidden:
-                self._unreachable(message, Reason.BLOCKED, results, unreachable, stats)
-                return
+                return self._unreachable(message, Reason.BLOCKED, stats)
             except BadRequest as exc:
                 if "chat not found" in exc.message.lower():
-                    self._unreachable(message, Reason.CHAT_NOT_FOUND, results, unreachable, stats)
-                else:
-                    log.warning("delivery %s rejected by Telegram", message.delivery_id)
-                    results[message.delivery_id] = self._finish(
-                        DeliveryStatus.FAILED, Reason.REJECTED
-                    )
-                    stats.failed += 1
-                return
-            except TimedOut:
+                    return self._unreachable(message, Reason.CHAT_NOT_FOUND, stats)
+                log.warning("delivery %s rejected by Telegram", message.delivery_id)
+                stats.fail(Reason.REJECTED)
+                return self._finish(message, DeliveryStatus.FAILED, Reason.REJECTED)
+            except NetworkError as exc:  # TimedOut included
+                if never_reached_telegram(exc):
+                    stats.reasons["network"] += 1
+                    return self._retry(message, uncertain=False)
                 # The request may have reached Telegram: repeat it at most once.
-                results[message.delivery_id] = self._retry(message, uncertain=True)
-                stats.reasons["timeout"] += 1
-                return
-            except NetworkError:
-                results[message.delivery_id] = self._retry(message, uncertain=False)
-                stats.reasons["network"] += 1
-                return
-            except TelegramError:
-                log.exception("delivery %s failed", message.delivery_id)
-                results[message.delivery_id] = self._finish(DeliveryStatus.FAILED, Reason.REJECTED)
-                stats.failed += 1
-                return
-            results[message.delivery_id] = {
-                "status": DeliveryStatus.SENT,
-                "reason": None,
-                "telegram_message_id": sent.message_id,
-                "retry_at": None,
-                "finished_at": self.clock(),
-                "attempts": message.attempts + 1,
-                "uncertain": message.uncertain,
-            }
-            stats.sent += 1
-            return
+                stats.reasons["timeout" if isinstance(exc, TimedOut) else "network_uncertain"] += 1
+                return self._retry(message, uncertain=True)
+            except TelegramError as exc:
+                log.error("delivery %s failed: %s", message.delivery_id, type(exc).__name__)
+                stats.fail(Reason.REJECTED)
+                return self._finish(message, DeliveryStatus.FAILED, Reason.REJECTED)
+            now = self.clock()
+            stats.send((now - message.due_at).total_seconds())
+            return _Outcome(
+                message,
+                DeliveryStatus.SENT,
+                None,
+                retry_at=None,
+                finished_at=now,
+                attempts=message.attempts + 1,
+                uncertain=message.uncertain,
+                telegram_message_id=sent.message_id,
+            )
         # Still rate limited after several waits: hand it to a later tick.
-        results[message.delivery_id] = self._retry(message, uncertain=False)
+        return self._retry(message, uncertain=False)
 
-    def _unreachable(
-        self,
-        message: Outgoing,
-        reason: Reason,
-        results: dict[int, dict[str, Any]],
-        unreachable: set[int],
-        stats: TickStats,
-    ) -> None:
-        results[message.delivery_id] = self._finish(DeliveryStatus.FAILED, reason)
-        unreachable.add(message.person_id)
-        stats.failed += 1
-        stats.reasons[reason] += 1
+    async def _wait_until_due(self, message: Outgoing) -> bool:
+        """Sleep until the message is due by the bot's clock, never longer than the lookahead
+        at a time. False if it is due further ahead than that."""
+        limit = self.lookahead.total_seconds()
+        for _ in range(3):
+            early = (message.due_at - self.clock()).total_seconds()
+            if early <= 0:
+                return True
+            if early > limit:
+                return False
+            await asyncio.sleep(early)
+        return message.due_at <= self.clock()
 
-    def _finish(self, status: DeliveryStatus, reason: Reason) -> dict[str, Any]:
-        return {"status": status, "reason": reason, "retry_at": None, "finished_at": self.clock()}
+    def _unreachable(self, message: Outgoing, reason: Reason, stats: TickStats) -> _Outcome:
+        stats.fail(reason)
+        outcome = self._finish(message, DeliveryStatus.FAILED, reason)
+        outcome.unreachable = True
+        return outcome
 
-    def _retry(self, message: Outgoing, *, uncertain: bool) -> dict[str, Any]:
+    def _finish(self, message: Outgoing, status: DeliveryStatus, reason: Reason) -> _Outcome:
+        return _Outcome(
+            message,
+            status,
+            reason,
+            retry_at=None,
+            finished_at=self.clock(),
+            attempts=message.attempts,
+            uncertain=message.uncertain,
+        )
+
+    def _retry(self, message: Outgoing, *, uncertain: bool) -> _Outcome:
         attempts = message.attempts + 1
         # Exponential backoff, capped; the stale cut-off ends the retries.
         delay = timedelta(seconds=min(300, 2 ** min(attempts, 8)))
-        return {
-            "status": DeliveryStatus.CLAIMED,
-            "reason": Reason.RETRY,
-            "retry_at": self.clock() + delay,
-            "attempts": attempts,
-            "uncertain": message.uncertain + (1 if uncertain else 0),
-        }
+        return _Outcome(
+            message,
+            DeliveryStatus.CLAIMED,
+            Reason.RETRY,
+            retry_at=self.clock() + delay,
+            finished_at=None,
+            attempts=attempts,
+            uncertain=message.uncertain + (1 if uncertain else 0),
+        )
 
-    async def _record(self, results: dict[int, dict[str, Any]], unreachable: set[int]) -> None:
-        if not results and not unreachable:
+    def _release(self, message: Outgoing, *, retry_at: datetime) -> _Outcome:
+        """Unsent, and no attempt made: claimable again from ``retry_at``."""
+        return _Outcome(
+            message,
+            DeliveryStatus.CLAIMED,
+            Reason.RETRY,
+            retry_at=retry_at,
+            finished_at=None,
+            attempts=message.attempts,
+            uncertain=message.uncertain,
+        )
+
+    # ----------------------------------------------------------------- recording
+    async def _record(self, outcomes: list[_Outcome]) -> None:
+        self._unrecorded.extend(outcomes)
+        try:
+            await self._flush()
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning(
+                "outcomes of %d deliveries not written yet (%s); trying again",
+                len(self._unrecorded),
+                type(exc).__name__,
+            )
+
+    async def _flush(self) -> None:
+        """Write outcomes, each only to a row this claim still holds: claimed, with the lease
+        it wrote. A row another instance took over after the lease ran out keeps its state."""
+        if not self._unrecorded:
             return
-        now = self.clock()
-        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-        for delivery_id, values in results.items():
-            by_shape[tuple(sorted(values))].append({"delivery_id": delivery_id, **values})
-        table = cast(Table, Delivery.__table__)
-        async with self.sessions.begin() as session:
-            for shape, rows in by_shape.items():
+        async with self._write_lock:
+            outcomes = list(self._unrecorded)
+            table = cast(Table, Delivery.__table__)
+            statement = (
+                update(table)
+                .where(
+                    table.c.id == bindparam("delivery_id"),
+                    table.c.status == DeliveryStatus.CLAIMED,
+                    table.c.retry_at == bindparam("lease"),
+                )
+                .values({column: bindparam(column) for column in _OUTCOME_COLUMNS})
+            )
+            rows = [
+                {
+                    "delivery_id": o.message.delivery_id,
+                    "lease": o.message.lease,
+                    "status": o.status,
+                    "reason": o.reason,
+                    "retry_at": o.retry_at,
+                    "finished_at": o.finished_at,
+                    "attempts": o.attempts,
+                    "uncertain": o.uncertain,
+                    "telegram_message_id": o.telegram_message_id,
+                }
+                for o in outcomes
+            ]
+            unreachable = sorted({o.message.person_id for o in outcomes if o.unreachable})
+            now = self.clock()
+            async with self.sessions.begin() as session:
                 # Core executemany, not the ORM's bulk update: a person who erased themselves
                 # mid-send took their delivery rows along, and that must not fail the batch.
-                statement = (
-                    update(table)
-                    .where(table.c.id == bindparam("delivery_id"))
-                    .values({column: bindparam(column) for column in shape})
-                )
                 await session.execute(statement, rows)
-            if unreachable:
-                ids = sorted(unreachable)
-                await session.execute(
-                    update(Person)
-                    .where(Person.id.in_(ids))
-                    .values(reachable=False, unreachable_since=now)
+                if unreachable:
+                    await session.execute(
+                        update(Person)
+                        .where(Person.id.in_(unreachable))
+                        .values(reachable=False, unreachable_since=now)
+                    )
+                    await session.execute(
+                        update(Schedule)
+                        .where(Schedule.person_id.in_(unreachable))
+                        .values(next_due_at=None)
+                    )
+                    log.info("marked %d people unreachable", len(unreachable))
+            del self._unrecorded[: len(outcomes)]
+
+    async def _keep_leases(self, pending: dict[int, Outgoing]) -> None:
+        """Renew the lease of a batch still sending (429 waits can outlast it), so no other
+        instance takes it over. A row whose lease was already taken is marked lost."""
+        while True:
+            await asyncio.sleep(self.lease_check_seconds)
+            now = self.clock()
+            expiring = [m for m in pending.values() if m.lease - now <= RENEW_WHEN_LEFT]
+            if not expiring:
+                continue
+            try:
+                await self._renew(expiring, now + LEASE)
+            except (SQLAlchemyError, OSError) as exc:
+                # Sends stop by themselves before the old lease ends (LEASE_MARGIN).
+                log.warning("could not renew %d leases: %s", len(expiring), type(exc).__name__)
+
+    async def _renew(self, messages: list[Outgoing], lease: datetime) -> None:
+        by_lease: dict[datetime, list[int]] = defaultdict(list)
+        for message in messages:
+            by_lease[message.lease].append(message.delivery_id)
+        kept: set[int] = set()
+        async with self._write_lock, self.sessions.begin() as session:
+            for old, ids in by_lease.items():
+                result = await session.execute(
+                    update(Delivery)
+                    .where(
+                        Delivery.id.in_(ids),
+                        Delivery.status == DeliveryStatus.CLAIMED,
+                        Delivery.retry_at == old,
+                    )
+                    .values(retry_at=lease)
+                    .returning(Delivery.id)
+                    .execution_options(synchronize_session=False)
                 )
-                await session.execute(
-                    update(Schedule).where(Schedule.person_id.in_(ids)).values(next_due_at=None)
-                )
-                log.info("marked %d people unreachable", len(ids))
+                kept.update(result.scalars())
+        for message in messages:
+            if message.delivery_id in kept:
+                message.lease = lease
+            else:
+                message.lost = True
 
     # ----------------------------------------------------------------- pause ends
     async def _end_pauses(
@@ -650,6 +913,22 @@ class Dispatcher:
                 log.warning(
                     "pause-end line for person %s not sent: %s", person_id, type(exc).__name__
                 )
+
+
+_OUTCOME_COLUMNS = (
+    "status",
+    "reason",
+    "retry_at",
+    "finished_at",
+    "attempts",
+    "uncertain",
+    "telegram_message_id",
+)
+
+
+def _log_internal(what: str, item_id: int, person_id: int, error: BaseException) -> None:
+    # Ids and the error's type only: an exception's message may quote a person's words.
+    log.error("internal error %s (person %s): %s", what % item_id, person_id, type(error).__name__)
 
 
 def _retry_after_seconds(error: RetryAfter) -> float:
