@@ -247,6 +247,28 @@ async def test_a_live_claim_renews_its_lease_while_429s_hold_it(
     assert delivery.status is DeliveryStatus.SENT
 
 
+async def test_a_claim_whose_lease_ran_out_neither_sends_nor_overwrites_the_new_owner(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    chat = 8310
+    await add_people(harness, [chat], NINE)
+    clock.set(NINE)
+    stalled, other = own_dispatcher(harness, clock), own_dispatcher(harness, clock)
+    stats = TickStats()
+    claimed = await stalled._claim(stats)  # then the first instance stalls past its lease
+    clock.set(NINE + LEASE + timedelta(seconds=1))
+    await other.tick()
+    assert len(reminders(harness, chat)) == 1
+    await stalled._send_all(claimed, stats)  # it wakes up with a claim that is no longer its
+    for seconds in (2, 30, 300):
+        clock.set(NINE + LEASE + timedelta(seconds=seconds))
+        await stalled.tick()
+        await other.tick()
+    assert len(reminders(harness, chat)) == 1
+    delivery = await delivery_of(harness, chat)
+    assert delivery.status is DeliveryStatus.SENT
+
+
 # --------------------------------------------------------------------------- network errors
 REAL_CHAT = 8400
 
