@@ -308,8 +308,8 @@ def assert_png(data: bytes) -> tuple[int, int]:
 async def test_checkins_with_none_gets_a_kind_sentence_and_no_picture(
     harness: BotHarness, clock: FakeClock, drawn: DrawnCharts
 ) -> None:
-    await harness.command(SAM, "/checkins")  # never said yes
-    assert harness.last_text(SAM) == harness.text("history.none")
+    await harness.command(SAM, "/checkins")  # never said yes: no buttons will come
+    assert harness.last_text(SAM) == harness.text("history.no_data")
     await joined(harness, ALEX)
     await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))  # silence is an answer too
     await harness.command(ALEX, "/checkins")

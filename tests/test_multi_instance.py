@@ -354,7 +354,7 @@ async def test_nothing_is_stored_for_someone_who_has_not_said_yes(
     first, second = two
     await first.command(ALEX, "/start")
     await second.say(ALEX, "Berlin")
-    assert second.last_text(ALEX) == second.text("errors.free_text")
+    assert second.last_text(ALEX) == second.text("errors.free_text_no_data")
     assert await first.person(ALEX) is None
 
 

@@ -19,6 +19,7 @@ from reminderbot.services.pausing import PauseLength
 from reminderbot.storage.models import Audience, Mood, SharingLevel
 from reminderbot.telegram.handlers import settings
 from reminderbot.telegram.keyboards import MOOD_CODES
+from tests.support import factories
 from tests.support.harness import BotHarness, FakeClock
 from tests.test_couples import ALEX, SAM, calls_to_chat, invite, pair, shared_line
 
@@ -90,6 +91,13 @@ def tap(mood: Mood) -> Action:
 def say(text: str) -> Action:
     async def act(h: BotHarness, scene: Scene) -> None:
         await h.say(ALEX, text)
+
+    return act
+
+
+def send_media(kind: str) -> Action:
+    async def act(h: BotHarness, scene: Scene) -> None:
+        await h.process(factories.media_update(h.bot, ALEX, kind, caption="for me only"))
 
     return act
 
@@ -170,6 +178,17 @@ def cases() -> list[Case]:
         Case("couple prompts no", press("couple:no")),
         Case("unknown command", command("nonsense")),
         Case("free text", say("hello there")),
+        Case("a voice message", send_media("voice")),
+        Case("a photo with a caption", send_media("photo")),
+        Case("a sticker", send_media("sticker")),
+        Case(
+            "quiet hours over a time, moved",
+            steps(
+                command("times", "23:00"),
+                command("quiet", "22:00 07:00"),
+                press("set:move:2300-0700"),
+            ),
+        ),
         Case(
             "a note after a check-in (sharing nothing)",
             steps(tap(Mood.HEAVY), say("only for me")),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -165,12 +166,38 @@ def next_occurrence(
 
 def in_quiet_hours(instant: datetime, tz_name: str, start: time | None, end: time | None) -> bool:
     """Quiet hours run from start to end local time, across midnight when end < start."""
+    local = instant.astimezone(zone(tz_name)).time().replace(tzinfo=None)
+    return clock_in_quiet_hours(local, start, end)
+
+
+def clock_in_quiet_hours(local: time, start: time | None, end: time | None) -> bool:
+    """Whether a local clock time falls in quiet hours (start inclusive, end exclusive)."""
     if start is None or end is None or start == end:
         return False
-    local = instant.astimezone(zone(tz_name)).time().replace(tzinfo=None)
     if start < end:
         return start <= local < end
     return local >= start or local < end
+
+
+# How far before quiet hours a covered time is offered to move to.
+BEFORE_QUIET = timedelta(minutes=30)
+
+
+def quiet_covered(times: Iterable[time], start: time | None, end: time | None) -> list[time]:
+    """The chosen daily times that quiet hours cover: no reminder is ever sent at them."""
+    return sorted(t for t in times if clock_in_quiet_hours(t, start, end))
+
+
+def moves_out_of_quiet(at: time, start: time, end: time) -> list[time]:
+    """Where a covered time could go instead: a little before quiet hours begin, and the
+    moment they end; only places outside quiet hours."""
+    before = (datetime.combine(date(2000, 1, 1), start) - BEFORE_QUIET).time()
+    out: list[time] = []
+    for candidate in (before, end):
+        outside = not clock_in_quiet_hours(candidate, start, end)
+        if outside and candidate != at and candidate not in out:
+            out.append(candidate)
+    return out
 
 
 def quiet_hours_end(

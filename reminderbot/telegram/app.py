@@ -115,6 +115,8 @@ def _register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(
         MessageHandler(filters.TEXT & ~filters.COMMAND & private, fallback.free_text)
     )
+    # Voice, stickers, photos, files, locations...: a short reply; never downloaded.
+    application.add_handler(MessageHandler(filters.ATTACHMENT & private, fallback.not_text))
     # Group 1, after the answer: any other command or button ends an open note window, so a
     # later text is never kept with a check-in it was not written for.
     application.add_handler(TypeHandler(Update, checkins.close_note_window), group=1)

@@ -133,6 +133,56 @@ def document_update(
     return _message_update(bot, message)
 
 
+def media_update(
+    bot: Bot,
+    user_id: int,
+    kind: str,
+    *,
+    caption: str | None = None,
+    chat_type: str = Chat.PRIVATE,
+    chat_id: int | None = None,
+    language_code: str = "en",
+) -> Update:
+    """The person sends something that is not text: 'voice', 'sticker', 'photo', 'video',
+    'video_note', 'audio', 'animation', 'document', 'location' or 'contact'. Parsed from the
+    wire shape, as PTB would parse it from Telegram."""
+    number = next(_file_ids)
+    file = {"file_id": f"in-{kind}-{number}", "file_unique_id": f"in-u{kind}{number}"}
+    shapes: dict[str, object] = {
+        "voice": {**file, "duration": 3},
+        "audio": {**file, "duration": 30},
+        "video": {**file, "width": 640, "height": 480, "duration": 5},
+        "video_note": {**file, "length": 240, "duration": 5},
+        "animation": {**file, "width": 320, "height": 240, "duration": 2},
+        "document": {**file, "file_name": "scan.pdf"},
+        "photo": [{**file, "width": 320, "height": 240}],
+        "sticker": {
+            **file,
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        },
+        "location": {"latitude": 52.52, "longitude": 13.40},
+        "contact": {"phone_number": "+15550100", "first_name": "Someone"},
+    }
+    user = make_user(user_id, language_code=language_code)
+    chat = make_chat(user, chat_type, chat_id)
+    data: dict[str, object] = {
+        "message_id": next(_message_ids),
+        "date": int(datetime.now(UTC).timestamp()),
+        "chat": chat.to_dict(),
+        "from": user.to_dict(),
+        kind: shapes[kind],
+    }
+    if caption is not None:
+        data["caption"] = caption
+    message = Message.de_json(data, bot)
+    assert message is not None
+    return _message_update(bot, message)
+
+
 def callback_update(
     bot: Bot,
     user_id: int,

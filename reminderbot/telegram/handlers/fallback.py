@@ -1,4 +1,5 @@
-"""What is left over: groups, unknown commands, free text, stale or forged buttons."""
+"""What is left over: groups, unknown commands, free text, attachments, stale or forged
+buttons."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from reminderbot.services import consent
+from reminderbot.storage import repositories
+from reminderbot.storage.models import Person
 from reminderbot.storage.outage import DATABASE_ERRORS
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.handlers import checkins, settings
@@ -67,8 +70,33 @@ async def free_text(update: Update, context: BotContext) -> None:
     if await settings.typed_timezone(update, context):
         return
     state = context.state
+    user = update.effective_user
+    person: Person | None = None
+    key = "errors.free_text"
+    try:
+        async with state.sessions.begin() as session:
+            person = await repositories.person_by_telegram_id(session, user.id) if user else None
+    except DATABASE_ERRORS as exc:
+        # The general pointer is true for anyone; nothing else depends on this read.
+        log.warning("free text: person not read: %s", type(exc).__name__)
+    else:
+        # Accurate for where they are: no times to promise after /stop, nothing held after
+        # /delete (which leaves no trace, so it reads the same as never having started).
+        if person is None:
+            key = "errors.free_text_no_data"
+        elif not consent.is_active(person):
+            key = "errors.free_text_stopped"
+    await reply(update, context, state.text(key, state.language_for(user, person)))
+
+
+async def not_text(update: Update, context: BotContext) -> None:
+    """Voice, stickers, photos, files and every other attachment: only text is read, so say
+    so briefly. Nothing is downloaded (no getFile) and nothing of it is stored or logged."""
+    state = context.state
     await reply(
-        update, context, state.text("errors.free_text", state.language_for(update.effective_user))
+        update,
+        context,
+        state.text("errors.media_not_read", state.language_for(update.effective_user)),
     )
 
 

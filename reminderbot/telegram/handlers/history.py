@@ -12,7 +12,7 @@ from reminderbot.content.check import MESSAGE_LIMIT, telegram_length
 from reminderbot.services import chart, history
 from reminderbot.services.history import CHART_DAYS, LIST_DAYS, Entry, History
 from reminderbot.storage import repositories
-from reminderbot.storage.models import Mood
+from reminderbot.storage.models import ConsentState, Mood
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.handlers.checkins import protected_reply
 from reminderbot.telegram.handlers.settings import DAY_KEYS
@@ -98,7 +98,14 @@ async def checkins_command(update: Update, context: BotContext) -> None:
         past = await history.recent(session, person, state.now()) if person else None
     lang = state.language_for(user, person)
     if past is None or not past.entries:
-        await protected_reply(update, context, state.text("history.none", lang))
+        # "Tap a button under a reminder" only where reminders still come.
+        if person is None:
+            key = "history.no_data"
+        elif person.consent is not ConsentState.GIVEN:
+            key = "history.none_stopped"
+        else:
+            key = "history.none"
+        await protected_reply(update, context, state.text(key, lang))
         return
     recent = past.within(LIST_DAYS)
     if recent:

@@ -9,7 +9,13 @@ from telegram import InlineKeyboardMarkup, Update
 
 from reminderbot.services import pairing, schedules
 from reminderbot.services.conversation import Question, answered, ask, waiting_for
-from reminderbot.services.timekeeping import parse_clock, parse_timezone, suggest_timezones
+from reminderbot.services.timekeeping import (
+    moves_out_of_quiet,
+    parse_clock,
+    parse_timezone,
+    quiet_covered,
+    suggest_timezones,
+)
 from reminderbot.storage import repositories
 from reminderbot.storage.models import Audience, ConsentState, Person, SharingLevel
 from reminderbot.telegram.context import AppState, BotContext
@@ -46,6 +52,50 @@ KIND_FLAGS = {
 
 def _clock(at: time) -> str:
     return at.strftime("%H:%M")
+
+
+# set:move:2300-0700: move the daily time 23:00 to 07:00 (offered when quiet hours cover it).
+MOVE = re.compile(r"^(\d{4})-(\d{4})$")
+
+
+def _hhmm(at: time) -> str:
+    return at.strftime("%H%M")
+
+
+def _parse_hhmm(text: str) -> time | None:
+    return parse_clock(f"{text[:2]}:{text[2:]}")
+
+
+async def warn_if_quiet_covers(update: Update, context: BotContext, person: Person) -> None:
+    """Quiet hours silently skip any reminder they cover, every day: say so, with buttons to
+    move each covered time just before quiet hours begin or to when they end."""
+    start, end = person.quiet_start, person.quiet_end
+    if start is None or end is None:
+        return
+    state = context.state
+    async with state.sessions.begin() as session:
+        covered = quiet_covered(await schedules.times_of(session, person.id), start, end)
+    if not covered:
+        return
+    lang = person.language
+    rows = [
+        [
+            (
+                state.text("buttons.move_time", lang, time=_clock(at), to=_clock(to)),
+                f"set:move:{_hhmm(at)}-{_hhmm(to)}",
+            )
+            for to in moves_out_of_quiet(at, start, end)
+        ]
+        for at in covered
+    ]
+    text = state.text(
+        "settings.quiet_covers",
+        lang,
+        times=", ".join(_clock(t) for t in covered),
+        start=_clock(start),
+        end=_clock(end),
+    )
+    await reply(update, context, text, markup=keyboard([row for row in rows if row]))
 
 
 async def active_person(
@@ -215,6 +265,7 @@ async def times_command(update: Update, context: BotContext) -> None:
         timezone=person.timezone,
     )
     await reply(update, context, text)
+    await warn_if_quiet_covers(update, context, fresh)
 
 
 async def quiet_command(update: Update, context: BotContext) -> None:
@@ -246,6 +297,7 @@ async def quiet_command(update: Update, context: BotContext) -> None:
             context,
             state.text("settings.quiet_set", lang, start=_clock(window[0]), end=_clock(window[1])),
         )
+        await warn_if_quiet_covers(update, context, fresh)
 
 
 # --------------------------------------------------------------------------- /settings
@@ -423,6 +475,14 @@ async def _change(person: Person, action: str, value: str | None, state: AppStat
             case "day", str(day) if day.isdigit() and int(day) < 7:
                 await schedules.set_weekdays(session, fresh, fresh.weekdays ^ (1 << int(day)), now)
                 return "daysmenu"
+            case "move", str(move) if found := MOVE.match(move):
+                old, new = _parse_hhmm(found.group(1)), _parse_hhmm(found.group(2))
+                times = await schedules.times_of(session, fresh.id)
+                if old is None or new is None or old not in times:
+                    return None  # an old button: that time was changed since
+                moved = [t for t in times if t != old] + [new]
+                await schedules.set_times(session, fresh, moved, now)
+                return "main"
             case "quiet", str(name) if name in QUIET_PRESETS:
                 fresh.quiet_start, fresh.quiet_end = QUIET_PRESETS[name] or (None, None)
                 return "main"
@@ -492,3 +552,5 @@ async def settings_button(update: Update, context: BotContext) -> None:
         return
     note = None if action.endswith("menu") else state.text("answers.saved", lang)
     await finish_press(update, summary(state, fresh, times), markup, note=note)
+    if action in ("quiet", "times"):
+        await warn_if_quiet_covers(update, context, fresh)
