@@ -48,6 +48,8 @@ def bot_environment(
     return {
         # Quiet unless asked: the terminal is for the page's address, not the bot's chatter.
         "REMINDERBOT_LOG_LEVEL": "WARNING",
+        # The bot's own health/metrics server on a free port: never in the way of the page.
+        "REMINDERBOT_LISTEN": "127.0.0.1:0",
         **os.environ,
         "REMINDERBOT_BOT_API_URL": server.bot_api_url,
         "REMINDERBOT_TOKEN": server.token,
