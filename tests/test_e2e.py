@@ -136,11 +136,16 @@ class Sandbox:
             cwd=REPO,
         )
         self.webhook_bots.extend(bots)
-        await eventually(
-            lambda: len(self.state.calls_to("setWebhook", ok=True)) >= before + count,
-            seconds=60,
-        )
+        await self._until_webhooks_set(bots, before + count)
         return bots
+
+    async def _until_webhooks_set(self, bots: list[WebhookBot], calls: int) -> None:
+        def ready() -> bool:
+            exited = [b.process.returncode for b in bots if b.process.returncode is not None]
+            assert not exited, f"an instance exited before setting the webhook: {exited}"
+            return len(self.state.calls_to("setWebhook", ok=True)) >= calls
+
+        await eventually(ready, seconds=60)
 
     async def kill_webhook_bot(self, index: int) -> int:
         """kill -9 of one instance; its port then refuses connections, so the server skips it."""
@@ -152,7 +157,7 @@ class Sandbox:
         """Start instance ``index`` again on its old address (its place in the round robin)."""
         old = self.webhook_bots[index]
         before = len(self.state.calls_to("setWebhook", ok=True))
-        self.webhook_bots[index] = await start_webhook_bot(
+        new = await start_webhook_bot(
             self.server,
             self.database_url,
             secret=self.webhook_secret,
@@ -160,9 +165,8 @@ class Sandbox:
             env=env,
             cwd=REPO,
         )
-        await eventually(
-            lambda: len(self.state.calls_to("setWebhook", ok=True)) > before, seconds=60
-        )
+        self.webhook_bots[index] = new
+        await self._until_webhooks_set([new], before + 1)
 
     async def stop_webhook_bots(self) -> list[int]:
         """SIGINT to every instance still running; their exit codes."""
