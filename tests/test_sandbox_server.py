@@ -1218,3 +1218,14 @@ async def test_the_status_line_clears_itself(tmp_path: Path, page: _Page) -> Non
         assert time.monotonic() - started > 2  # long enough to read
     finally:
         await running.close()
+
+
+async def test_a_server_that_stops_answering_shows_in_the_status_line(page: _Page) -> None:
+    """A hung request must not freeze the page on what it showed last."""
+    status = "document.getElementById('status').textContent"
+    # Every poll from now on hangs: paused in the browser and never let through.
+    await page.send("Fetch.enable", patterns=[{"urlPattern": "*/sandbox/api/state*"}])
+    shown = await page.until(status, seconds=15)
+    assert "not answering" in shown
+    await page.send("Fetch.disable")  # the server answers again
+    await page.until(f"{status} === ''", seconds=15)

@@ -6,6 +6,8 @@ const TOAST_MS = 3500;
 const TYPING_MS = 5000;
 // A note in the status line is about one moment; after this it would mislead.
 const STATUS_MS = 6000;
+// A poll that takes longer than this means the server is stuck: say so rather than freeze.
+const POLL_TIMEOUT_MS = 5000;
 // Every change carries this header: a form on another web site cannot send it.
 const CONTROL_HEADER = "X-Sandbox-Control";
 // What the keyboard can reach in a message: its inline buttons and the invite button.
@@ -334,7 +336,10 @@ async function poll() {
   const status = document.getElementById("status");
   let state = null;
   try {
-    const response = await fetch(api(`/state?since=${version}`), { cache: "no-store" });
+    const response = await fetch(api(`/state?since=${version}`), {
+      cache: "no-store",
+      signal: AbortSignal.timeout(POLL_TIMEOUT_MS),
+    });
     state = await response.json();
     if (status.dataset.offline) {
       delete status.dataset.offline;
