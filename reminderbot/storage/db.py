@@ -35,16 +35,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_engine(
     url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
 ) -> AsyncEngine:
+    """hide_parameters: bound values (a person's note, say) never appear in an exception's text,
+    so no traceback or log line can carry them."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args=connect_args or {})
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=True, connect_args=connect_args or {}
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
