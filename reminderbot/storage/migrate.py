@@ -1,17 +1,35 @@
-"""Apply Alembic migrations on an async engine (``reminderbot db upgrade`` and start-up)."""
+"""Apply Alembic migrations on an async engine (``reminderbot db upgrade`` and start-up).
+
+Every migration keeps every row:
+- On SQLite, Alembic's batch mode recreates a table (copy, DROP, rename). With foreign keys on,
+  that DROP cascades and deletes every row that points at the table. So migrations run with
+  foreign keys off, in one explicit transaction, and commit only when ``PRAGMA
+  foreign_key_check`` finds nothing; otherwise they roll back.
+- On PostgreSQL, replicas that start together migrate one at a time: a transaction-scoped
+  advisory lock is taken before Alembic reads the current revision, so the second finds the
+  work done.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Any fixed 64-bit number, the same in every process of every release.
+ADVISORY_LOCK_KEY = 0x72656D696E646572  # "reminder"
+
+
+class MigrationError(Exception):
+    """A migration that would leave the database inconsistent; nothing was changed."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -34,17 +52,54 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(_read)
 
 
+def _checked_sqlite(connection: Connection, migrate: Callable[[Connection], None]) -> None:
+    """Run ``migrate`` in one SQLite transaction; commit only if every foreign key still holds."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")  # takes the write lock: one migrator at a time
+    try:
+        migrate(connection)
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            tables = sorted({str(row[0]) for row in broken})
+            raise MigrationError(
+                f"The upgrade would leave {len(broken)} row(s) in {', '.join(tables)} pointing "
+                "at rows that do not exist, so nothing was changed; restore a backup or ask "
+                "for help."
+            )
+    except BaseException:
+        connection.exec_driver_sql("ROLLBACK")
+        raise
+    connection.exec_driver_sql("COMMIT")
+
+
+async def _run(engine: AsyncEngine, migrate: Callable[[Connection], None]) -> None:
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+                )
+            await connection.run_sync(migrate)
+        return
+    async with engine.connect() as plain:
+        # AUTOCOMMIT: the driver opens no transaction of its own, so the PRAGMA takes effect
+        # (inside a transaction it is silently ignored) and BEGIN/COMMIT below are ours.
+        connection = await plain.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            await connection.run_sync(_checked_sqlite, migrate)
+        finally:
+            await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     def _upgrade(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    await _run(engine, _upgrade)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     def _downgrade(connection: Connection) -> None:
         command.downgrade(alembic_config(connection), revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(_downgrade)
+    await _run(engine, _downgrade)

@@ -5,8 +5,13 @@ cannot be reached; they never pass without running."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
@@ -25,9 +30,9 @@ TABLES = [table.name for table in reversed(Base.metadata.sorted_tables)]
 SCHEMA = f"reminderbot_test_{os.getpid()}"
 
 
-def engine_for(url: str) -> AsyncEngine:
+def engine_for(url: str, schema: str = SCHEMA) -> AsyncEngine:
     if url.startswith("postgresql"):
-        return create_engine(url, connect_args={"server_settings": {"search_path": SCHEMA}})
+        return create_engine(url, connect_args={"server_settings": {"search_path": schema}})
     return create_engine(url)
 
 
@@ -91,3 +96,48 @@ def sqlite_copy(template: Path, folder: Path) -> str:
 async def truncate_postgres(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+
+
+_fresh_schemas = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class EmptyDatabase:
+    url: str
+    schema: str = SCHEMA  # PostgreSQL only
+
+    def engine(self) -> AsyncEngine:
+        return engine_for(self.url, self.schema)
+
+
+@asynccontextmanager
+async def empty_database(kind: str, folder: Path) -> AsyncIterator[EmptyDatabase]:
+    """A database with no tables at all, not even alembic_version: a new SQLite file, or a new
+    PostgreSQL schema of its own (dropped afterwards)."""
+    if kind == "sqlite":
+        yield EmptyDatabase(f"sqlite+aiosqlite:///{folder / 'empty.sqlite3'}")
+        return
+    schema = f"{SCHEMA}_fresh_{next(_fresh_schemas)}"
+    admin = create_engine(POSTGRES_URL)
+    try:
+        async with admin.begin() as connection:
+            await connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            await connection.execute(text(f"CREATE SCHEMA {schema}"))
+        yield EmptyDatabase(POSTGRES_URL, schema)
+    finally:
+        async with admin.begin() as connection:
+            await connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        await admin.dispose()
+
+
+async def _upgrade_in_schema(url: str, schema: str) -> None:
+    engine = engine_for(url, schema)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    # `python -m tests.support.databases URL SCHEMA`: one process migrating, as a replica would.
+    asyncio.run(_upgrade_in_schema(sys.argv[1], sys.argv[2]))
