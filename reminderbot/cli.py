@@ -38,12 +38,14 @@ async def _upgrade(url: str) -> str | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from reminderbot.storage.db import create_engine
-    from reminderbot.storage.migrate import current_revision, upgrade
+    from reminderbot.storage.migrate import MigrationError, current_revision, upgrade
 
     engine = create_engine(url)
     try:
         await upgrade(engine)
         return await current_revision(engine)
+    except MigrationError as exc:
+        raise StartupError(str(exc)) from exc
     except (SQLAlchemyError, OSError) as exc:
         raise StartupError(
             f"The database at {_safe_url(url)} cannot be reached or migrated "
@@ -88,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from reminderbot.content import MessagesError, load_catalog
     from reminderbot.logs import configure
     from reminderbot.storage.db import create_engine, create_session_factory
+    from reminderbot.storage.lock import DatabaseLockError, hold_sqlite_lock
     from reminderbot.telegram.app import ALLOWED_UPDATES, build_application
     from reminderbot.telegram.context import AppState
 
@@ -101,6 +104,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"The words in {settings.messages_dir} are not valid ({exc.problems[0]}); "
             "run `reminderbot messages check` for the full list."
         ) from exc
+    try:
+        hold_sqlite_lock(settings.database_url)  # until this process exits
+    except DatabaseLockError as exc:
+        raise StartupError(str(exc)) from exc
     revision = asyncio.run(_upgrade(settings.database_url))
     log.info("database ready at revision %s", revision)
     engine = create_engine(settings.database_url)
