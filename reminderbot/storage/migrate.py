@@ -24,8 +24,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# Any fixed 64-bit number, the same in every process of every release.
-ADVISORY_LOCK_KEY = 0x72656D696E646572  # "reminder"
+# The first key of a two-key advisory lock ("migrating", the same in every release; the sending
+# leader uses 0x52420001). The second is a hash of the schema, so bots in two schemas of one
+# database never wait on each other.
+LOCK_CLASS = 0x52420002
+_LOCK = text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(current_schema()))")
 
 
 class MigrationError(Exception):
@@ -75,9 +78,7 @@ async def _run(engine: AsyncEngine, migrate: Callable[[Connection], None]) -> No
     if engine.dialect.name != "sqlite":
         async with engine.begin() as connection:
             if engine.dialect.name == "postgresql":
-                await connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
-                )
+                await connection.execute(_LOCK, {"lock_class": LOCK_CLASS})
             await connection.run_sync(migrate)
         return
     async with engine.connect() as plain:
