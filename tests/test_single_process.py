@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reminderbot.sandbox.runner import SANDBOX_TOKEN, bot_environment, start_bot, stop_process
+from reminderbot.sandbox.runner import bot_environment, start_bot, stop_process
 from reminderbot.sandbox.server import RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 async def server() -> AsyncIterator[RunningServer]:
-    running = await start_server(token=SANDBOX_TOKEN)
+    running = await start_server()
     try:
         yield running
     finally:
