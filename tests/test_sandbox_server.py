@@ -741,6 +741,10 @@ async def test_the_bot_api_takes_only_this_runs_random_token(
             async with http.post(f"{server.bot_api_url}{guess}/{method}", data=form) as response:
                 assert response.status == 401, (guess, method)
     assert server.state.webhook_url == "" and server.state.bot_messages(A) == []
+    async with http.get(f"{server.url}/file/bot{other.token}/files/x/y") as response:
+        assert response.status == 401
+    async with http.get(f"{server.url}/file/bot%C3%A9:x/files/x/y") as response:
+        assert response.status == 401
     # The bot itself (form and multipart bodies, as PTB sends them) still gets through.
     server.state.send_text(A, "hi")
     async with Bot(server.token, base_url=server.bot_api_url) as real_bot:

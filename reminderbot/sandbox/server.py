@@ -85,7 +85,9 @@ def new_token() -> str:
 
 
 def _token_matches(request: web.Request) -> bool:
-    return secrets.compare_digest(request.match_info["token"], request.app[TOKEN_KEY])
+    # As bytes: compare_digest refuses non-ASCII str, and a path can hold anything.
+    given = request.match_info["token"].encode()
+    return secrets.compare_digest(given, request.app[TOKEN_KEY].encode())
 
 
 def _ok(result: object) -> web.Response:
