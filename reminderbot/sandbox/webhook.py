@@ -171,7 +171,10 @@ class WebhookDelivery:
 async def delivering(state: SandboxState) -> AsyncIterator[WebhookDelivery]:
     """Deliver webhook updates for as long as the context is open."""
     timeout = aiohttp.ClientTimeout(total=REQUEST_SECONDS)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    # A fresh connection per update: a kept-alive one to an instance that has since died would
+    # fail as a reset, not as the refused connection that tells "down" from "failed".
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         delivery = WebhookDelivery(state, session)
         task = asyncio.create_task(delivery.run())
         try:
