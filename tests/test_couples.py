@@ -906,6 +906,20 @@ async def test_mydata_has_own_pairing_and_nothing_of_the_partner(
     assert sam.shared_hold_until.isoformat() not in document.files["document"].decode()
 
 
+async def test_mydata_does_not_spell_out_the_partners_couple_prompt_answer(
+    harness: BotHarness,
+) -> None:
+    """Whether both said yes is half the partner's answer: /mydata holds one's own yes only."""
+    await pair(harness)
+    await harness.press(SAM, "couple:yes")
+    await harness.press(ALEX, "couple:no")
+    await harness.command(SAM, "/mydata")
+    (document,) = harness.double.calls_to("sendDocument", chat_id=SAM)
+    data = json.loads(document.files["document"])
+    assert data["person"]["wants_couple_prompts"] is True
+    assert "couple_prompts_agreed" not in data["person"]
+
+
 async def test_existing_single_people_are_untouched_by_the_migration(
     engine: AsyncEngine,
 ) -> None:

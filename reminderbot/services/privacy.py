@@ -37,8 +37,9 @@ async def export_person(
         return None
     own = row_to_dict(person)
     # The combined shared pause can carry the partner's own pause times: only whether shared
-    # prompts rest is theirs to know. Their own hold (shared_hold_*) stays in.
-    for column in ("shared_paused_at", "shared_paused_until"):
+    # prompts rest is theirs to know. Their own hold (shared_hold_*) stays in. Likewise whether
+    # both said yes to couple prompts is half the partner's answer; their own yes stays in.
+    for column in ("shared_paused_at", "shared_paused_until", "couple_prompts_agreed"):
         own.pop(column, None)
     own["shared_prompts_resting"] = pairing.shared_resting(person, now)
     return {
