@@ -452,7 +452,9 @@ async def test_shared_pause_rests_couple_prompts_for_both_and_says_only_that(
     before_alex = len(calls_to_chat(harness, ALEX))
     await harness.command(ALEX, "/resume")
     assert harness.last_text(ALEX) == harness.text("pairing.shared_back")
-    assert harness.last_text(SAM) == harness.text("pairing.partner_shared_back")
+    # Sam's line about it, from this morning, now says they are back (edited, not a new one).
+    line_id = harness.double.message_id_of(told[0])
+    assert line_in_chat(harness, SAM, line_id) == harness.text("pairing.partner_shared_back")
     assert len(calls_to_chat(harness, ALEX)) == before_alex + 1
     clock.set(utc(2026, 3, 3, 9))
     await harness.tick()
@@ -508,6 +510,36 @@ async def test_personal_pause_is_invisible_to_the_partner(
     await harness.tick()
     assert reminder_texts(harness, ALEX) == []
     assert len(reminder_texts(harness, SAM)) == 1  # Sam's couple prompts carry on
+
+
+async def test_toggling_the_shared_pause_edits_one_line_a_day(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    """Resting and resuming shared prompts over and over is not a way to fill the partner's
+    chat: within a day the one line about it is edited to what is true now."""
+    await pair(harness)
+    before = len(calls_to_chat(harness, SAM))
+    for _ in range(10):
+        await harness.command(ALEX, "/pause")
+        await harness.press(ALEX, "pause:shared")
+        await harness.press(ALEX, "pause:s:open")
+        clock.advance(minutes=5)
+        await harness.command(ALEX, "/resume")
+        clock.advance(minutes=5)
+    told = calls_to_chat(harness, SAM)[before:]
+    sent = [c for c in told if c.method == "sendMessage"]
+    assert [c.params["text"] for c in sent] == [harness.text("pairing.partner_shared_resting")]
+    line_id = harness.double.message_id_of(sent[0])
+    edits = [c for c in told if c.method == "editMessageText"]
+    assert {c.params["message_id"] for c in edits} == {line_id}
+    assert line_in_chat(harness, SAM, line_id) == harness.text("pairing.partner_shared_back")
+    # A day later a rest is news again: a line of its own.
+    clock.advance(hours=24)
+    await harness.command(ALEX, "/pause")
+    await harness.press(ALEX, "pause:shared")
+    await harness.press(ALEX, "pause:s:open")
+    assert harness.seen(SAM)[-1].params["text"] == harness.text("pairing.partner_shared_resting")
+    assert harness.double.message_id_of(harness.seen(SAM)[-1]) != line_id
 
 
 # --------------------------------------------------------------------------- sharing

@@ -37,7 +37,7 @@ class Case:
     act: Action
     told: tuple[str, ...] = ()  # UI keys of the lines Sam receives, in order
     needs: tuple[str, ...] = field(default=())  # commands that must be registered
-    edited: tuple[str, ...] = ()  # UI keys Sam's one shared line is edited to, in order
+    edited: tuple[str, ...] = ()  # UI keys Sam's one line is edited to (a change), in order
     sam_first: tuple[str, ...] = ()  # settings buttons Sam presses before Alex acts
 
 
@@ -203,7 +203,8 @@ def cases() -> list[Case]:
             steps(
                 command("pause"), press("pause:shared"), press("pause:s:week"), command("resume")
             ),
-            told=("pairing.partner_shared_resting", "pairing.partner_shared_back"),
+            told=("pairing.partner_shared_resting",),
+            edited=("pairing.partner_shared_back",),
         ),
         Case(
             "shared pause cancelled",
@@ -336,7 +337,7 @@ async def test_what_partner_b_receives(harness: BotHarness, clock: FakeClock, ca
     assert [c.params["text"] for c in sent] == [line_text(harness, key) for key in case.told]
     for call in sent:
         assert call.params["protect_content"] is True
-    # A changed answer only ever edits the one line about that check-in.
+    # A change only ever edits the one line about it (a check-in, or shared prompts).
     assert [c.params["text"] for c in edits] == [line_text(harness, key) for key in case.edited]
     if edits:
         assert {c.params["message_id"] for c in edits} == {harness.double.message_id_of(sent[-1])}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,9 @@ from reminderbot.storage.models import (
 )
 
 # Which moods each sharing level lets the partner see.
+# Within this time of the last line about shared prompts resting or coming back, a change
+# edits that line instead of adding one: toggling the shared pause cannot fill a chat.
+STATE_LINE_WINDOW = timedelta(hours=24)
 SHAREABLE: dict[SharingLevel, frozenset[Mood]] = {
     SharingLevel.NOTHING: frozenset(),
     SharingLevel.NEED_SPACE: frozenset({Mood.NEED_SPACE}),
@@ -140,13 +143,19 @@ async def notify(
         if held is not None:
             await session.delete(held)
             return []
+        recent = await _recent_state_line(session, receiver, now)
+        if recent is not None:
+            # An edit makes no sound, so like a changed check-in it is made at once.
+            recent.kind = kind.value
+            return [_notice(receiver, kind, None, edit_message_id=recent.telegram_message_id)]
     quiet = in_quiet_hours(now, receiver.timezone, receiver.quiet_start, receiver.quiet_end)
     send_after = (
         quiet_hours_end(now, receiver.timezone, receiver.quiet_start, receiver.quiet_end)
         if quiet
         else None
     )
-    if record is None and (quiet or checkin_id is not None):
+    kept = checkin_id is not None or kind in STATE_KINDS  # lines a later change edits
+    if record is None and (quiet or kept):
         record = PartnerNotice(person_id=receiver.id, checkin_id=checkin_id, created_at=now)
         session.add(record)
     if record is not None:
@@ -155,8 +164,30 @@ async def notify(
         record.send_after = send_after
         record.sent_at = None if quiet else now
         await session.flush()
-    record_id = record.id if record is not None and checkin_id is not None else None
+    record_id = record.id if record is not None and kept else None
     return [] if quiet else [_notice(receiver, kind, mood, record_id=record_id)]
+
+
+STATE_KINDS = frozenset({NoticeKind.RESTING, NoticeKind.RESUMED})
+
+
+async def _recent_state_line(
+    session: AsyncSession, receiver: Person, now: datetime
+) -> PartnerNotice | None:
+    """The line about shared prompts this receiver got within the window, if it can be edited."""
+    query = (
+        select(PartnerNotice)
+        .where(
+            PartnerNotice.person_id == receiver.id,
+            PartnerNotice.checkin_id.is_(None),
+            PartnerNotice.kind.in_([k.value for k in STATE_KINDS]),
+            PartnerNotice.sent_at > now - STATE_LINE_WINDOW,
+            PartnerNotice.telegram_message_id.is_not(None),
+        )
+        .order_by(PartnerNotice.sent_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
 
 
 async def share_checkin(session: AsyncSession, checkin_id: int, now: datetime) -> list[Notice]:
@@ -264,11 +295,12 @@ async def due_held(session: AsyncSession, now: datetime) -> list[Notice]:
             )
             continue
         mood = Mood(notice.mood) if notice.mood else None
-        record_id = notice.id if notice.checkin_id is not None else None
+        kept = notice.checkin_id is not None or notice.kind in STATE_KINDS
+        record_id = notice.id if kept else None
         out.append(_notice(receiver, NoticeKind(notice.kind), mood, record_id=record_id))
-        if notice.checkin_id is not None:
+        if kept:
             notice.send_after = None
-            notice.sent_at = now  # kept: the record that this mood was shared
+            notice.sent_at = now  # kept, so a later change edits this line
         else:
             await session.delete(notice)
     return out
