@@ -360,9 +360,11 @@ async def test_checkins_with_a_few_lists_local_days_and_sends_a_picture(
     }
     # Only dates and mood levels: nothing they wrote reaches the picture.
     assert "hard evening" not in repr(data)
+    # The rows read like the buttons under a reminder (tests/test_wording.py checks that).
     assert [label for _, label in data.moods] == [
-        harness.text(f"buttons.mood_{m.value}") for m in (Mood.OPEN, Mood.STEADY)
-    ] + [harness.text(f"buttons.mood_{m.value}") for m in (Mood.NEED_SPACE, Mood.HEAVY)]
+        harness.text(f"buttons.mood_{m.value}")
+        for m in (Mood.STEADY, Mood.HEAVY, Mood.NEED_SPACE, Mood.OPEN)
+    ]
 
 
 async def test_checkins_with_many_fit_telegram_and_show_four_weeks(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time
 
 from sqlalchemy import select
 
+from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage.models import Audience, Schedule
 from tests.support.harness import BotHarness
 
@@ -84,7 +85,8 @@ async def test_times_command_refuses_anything_else_with_an_example(harness: BotH
     await harness.join(ALEX)
     for args in ("", "tomorrow", "25:00", "08:30 nine", "1 2 3 4 5 6 7"):
         await harness.command(ALEX, "/times", args)
-        assert harness.last_text(ALEX) == harness.text("settings.times_usage", most="6")
+        most = harness.text(f"numbers.{MAX_DAILY_TIMES}")  # "one to six", in words
+        assert harness.last_text(ALEX) == harness.text("settings.times_usage", most=most)
     assert await schedule_times(harness) == [time(9, 0)]
 
 

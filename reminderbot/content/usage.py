@@ -468,7 +468,25 @@ class _Resolver:
         module, original = imported
         return module.enum_values(original)
 
+    def _module_named(self, alias: str) -> _Module | None:
+        """The package module a local name stands for (``from reminderbot.services import
+        schedules``, ``import reminderbot.services.schedules as schedules``)."""
+        origin = self.module.imports.get(alias)
+        if origin is None:
+            return None
+        name = origin[0] if origin[1] is None else f"{origin[0]}.{origin[1]}"
+        return self.index.modules.get(name)
+
     def _member(self, owner: str, member: str) -> str | None:
+        module_named = self._module_named(owner)
+        if module_named is not None:
+            found = set().union(
+                *(
+                    self._child(module_named).values(v, v, {})
+                    for v in module_named.assigned.get(member, [])
+                )
+            )
+            return next(iter(found)) if len(found) == 1 else None
         module: _Module | None = self.module
         name = owner
         if owner not in self.module.classes:

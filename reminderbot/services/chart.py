@@ -7,6 +7,7 @@ ever shows dates and mood levels, never a person's own words.
 
 from __future__ import annotations
 
+import textwrap
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,10 @@ COLOURS: dict[Mood, str] = {
 }
 # Dot areas in points squared: one check-in a day, each further one a little bigger.
 DOT_AREA, DOT_AREA_STEP, DOT_AREA_MAX = 110.0, 45.0, 240.0
+# Row labels are button labels (up to 40 characters): longer ones wrap onto lines of about this
+# many characters, in a smaller size, so the dots keep most of the width and nothing is cut.
+ROW_LABEL_WIDTH = 18
+ROW_LABEL_SIZE, ROW_LABEL_SIZE_WRAPPED = 19, 15
 # Matplotlib's font and text caches are shared between figures; one drawing at a time.
 _drawing = threading.Lock()
 
@@ -44,10 +49,17 @@ class MoodChart:
 def render(chart: MoodChart) -> bytes:
     """The chart as PNG bytes."""
     with _drawing:
-        return _draw(chart)
+        buffer = BytesIO()
+        figure_for(chart).savefig(buffer, format="png", facecolor="white")
+        return buffer.getvalue()
 
 
-def _draw(chart: MoodChart) -> bytes:
+def _row_label(label: str) -> str:
+    return "\n".join(textwrap.wrap(label, ROW_LABEL_WIDTH)) or label
+
+
+def figure_for(chart: MoodChart) -> Figure:
+    """The chart drawn on an Agg canvas, not yet saved (tests measure it)."""
     figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -70,14 +82,15 @@ def _draw(chart: MoodChart) -> bytes:
     for tick in ticks:
         axes.axvline(tick, color="#f0f0f0", linewidth=1.0, zorder=0)
     axes.set_xlim(-0.8, columns - 0.2)
-    axes.set_yticks(range(rows), [label for _, label in reversed(chart.moods)], fontsize=19)
+    labels = [_row_label(label) for _, label in reversed(chart.moods)]
+    axes.set_yticks(range(rows), labels)
+    for text in axes.get_yticklabels():
+        wrapped = "\n" in text.get_text()
+        text.set_fontsize(ROW_LABEL_SIZE_WRAPPED if wrapped else ROW_LABEL_SIZE)
     axes.set_ylim(-0.6, rows - 0.4)
     axes.tick_params(length=0, pad=8)
     for side in ("top", "right", "left"):
         axes.spines[side].set_visible(False)
     axes.spines["bottom"].set_color("#bbbbbb")
     figure.suptitle(chart.title, fontsize=22, x=0.02, ha="left")
-
-    buffer = BytesIO()
-    figure.savefig(buffer, format="png", facecolor="white")
-    return buffer.getvalue()
+    return figure

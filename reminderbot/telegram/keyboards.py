@@ -18,6 +18,13 @@ MOOD_CODES: dict[Mood, str] = {
     Mood.OPEN: "o",
 }
 MOODS_BY_CODE = {code: mood for mood, code in MOOD_CODES.items()}
+# The check-in buttons under a reminder, row by row; other pictures of moods (the /checkins
+# chart) follow the same reading order.
+MOOD_BUTTON_ROWS: tuple[tuple[Mood, ...], ...] = (
+    (Mood.STEADY, Mood.HEAVY),
+    (Mood.NEED_SPACE, Mood.OPEN),
+)
+MOOD_ORDER: tuple[Mood, ...] = tuple(mood for row in MOOD_BUTTON_ROWS for mood in row)
 CHECKIN = re.compile(r"^ci:(\d{1,18}):([shno])$")
 PAUSE_FROM_REMINDER = re.compile(r"^pz:(\d{1,18})$")
 
@@ -35,19 +42,8 @@ def reminder_markup(
         text = catalog.text(f"buttons.mood_{mood.value}", lang)
         return catalog.text("buttons.chosen", lang, label=text) if mood is chosen else text
 
-    return keyboard(
-        [
-            [
-                (label(Mood.STEADY), checkin_data(delivery_id, Mood.STEADY)),
-                (label(Mood.HEAVY), checkin_data(delivery_id, Mood.HEAVY)),
-            ],
-            [
-                (label(Mood.NEED_SPACE), checkin_data(delivery_id, Mood.NEED_SPACE)),
-                (label(Mood.OPEN), checkin_data(delivery_id, Mood.OPEN)),
-            ],
-            [(catalog.text("buttons.pause", lang), f"pz:{delivery_id}")],
-        ]
-    )
+    moods = [[(label(m), checkin_data(delivery_id, m)) for m in row] for row in MOOD_BUTTON_ROWS]
+    return keyboard([*moods, [(catalog.text("buttons.pause", lang), f"pz:{delivery_id}")]])
 
 
 def reminder_text(catalog: Catalog, lang: str, body: str, *, discreet: bool) -> str:

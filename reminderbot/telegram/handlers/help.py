@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
+from reminderbot.services import schedules
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.replies import reply
 
@@ -24,5 +25,10 @@ async def help_command(update: Update, context: BotContext) -> None:
     await reply(
         update,
         context,
-        state.text("help.text", lang, contacts=support_contacts(state, lang)),
+        state.text(
+            "help.text",
+            lang,
+            contacts=support_contacts(state, lang),
+            most=state.text(f"numbers.{schedules.MAX_DAILY_TIMES}", lang),
+        ),
     )

@@ -16,11 +16,12 @@ from reminderbot.storage.models import ConsentState, Mood
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.handlers.checkins import protected_reply
 from reminderbot.telegram.handlers.settings import DAY_KEYS
+from reminderbot.telegram.keyboards import MOOD_ORDER
 
 CHART_FILENAME = "checkins.png"
 MONTH_KEYS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # Chart rows from top to bottom: the lighter moods above, the heavier below.
-CHART_ROWS = (Mood.OPEN, Mood.STEADY, Mood.NEED_SPACE, Mood.HEAVY)
+CHART_ROWS = MOOD_ORDER  # top to bottom, in the order of the buttons under a reminder
 
 
 def _mood(state: AppState, lang: str, mood: Mood) -> str:

@@ -250,7 +250,11 @@ async def times_command(update: Update, context: BotContext) -> None:
         await reply(
             update,
             context,
-            state.text("settings.times_usage", lang, most=str(schedules.MAX_DAILY_TIMES)),
+            state.text(
+                "settings.times_usage",
+                lang,
+                most=state.text(f"numbers.{schedules.MAX_DAILY_TIMES}", lang),
+            ),
         )
         return
     async with state.sessions.begin() as session:
@@ -321,9 +325,16 @@ def summary(state: AppState, person: Person, times: list[time]) -> str:
         times=", ".join(_clock(t) for t in times) or "-",
         days=_days_label(state, lang, person.weekdays),
         quiet=quiet,
-        affirmations=on if person.wants_affirmations else off,
-        practices=on if person.wants_practices else off,
-        checkin_prompts=on if person.wants_checkin_prompts else off,
+        # Check-in prompts are a kind of message one may choose; check-in buttons come with
+        # every reminder whatever the kinds, and the summary says so on a line of its own.
+        kinds=state.text(
+            "settings.kinds",
+            lang,
+            affirmations=on if person.wants_affirmations else off,
+            practices=on if person.wants_practices else off,
+            checkin_prompts=on if person.wants_checkin_prompts else off,
+        ),
+        checkin_buttons=state.text("settings.checkin_buttons", lang),
         audience=state.text(f"settings.audience_{person.audience.value}", lang),
         discreet=on if person.discreet_preview else off,
         silent=on if person.silent else off,
