@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage.db import SessionFactory, create_engine, create_session_factory
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.handlers import pairing
@@ -100,7 +101,8 @@ async def test_support_and_help_work_without_a_database(bot: BotHarness, outage:
             support, help_text = bot.all_texts(user_id)
             assert "988" in support  # the practice's contacts
             contacts = support_contacts(bot.state, "en")
-            assert help_text == bot.text("help.text", contacts=contacts)
+            most = bot.text(f"numbers.{MAX_DAILY_TIMES}")
+            assert help_text == bot.text("help.text", contacts=contacts, most=most)
     assert bot.seen(ADMIN) == []
 
 

@@ -35,6 +35,7 @@ from reminderbot.sandbox.server import DueNowHook, RunningServer, start_server
 from reminderbot.sandbox.state import CallRecord, SandboxState, StoredMessage
 from reminderbot.sandbox.views import invite_payloads
 from reminderbot.services.consent import STORED_LINES
+from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage import repositories
 from reminderbot.storage.db import create_engine, create_session_factory
 from reminderbot.storage.models import Delivery, DeliveryStatus, utcnow
@@ -63,9 +64,9 @@ class Words:
     def __call__(self, key: str, **params: object) -> str:
         return self.catalog.text(key, EN, practice_name=self.practice_name, **params)
 
-    def prefix(self, key: str, placeholder: str) -> str:
+    def prefix(self, key: str, placeholder: str, **params: object) -> str:
         """The words before ``{placeholder}``, for a text that holds a time or a list."""
-        return self(key, **{placeholder: "\0"}).split("\0")[0]
+        return self(key, **params, **{placeholder: "\0"}).split("\0")[0]
 
     def welcome(self) -> str:
         stored = "\n".join(self(f"onboarding.stored.{line}") for line in STORED_LINES)
@@ -443,7 +444,8 @@ async def test_a_blocked_person_is_left_alone_until_they_write(
 
     # Writing again means they unblocked the bot (the sandbox lifts the fault, as Telegram does).
     state.send_text(A, "/help")
-    help_start = words.prefix("help.text", "contacts")
+    most = words(f"numbers.{MAX_DAILY_TIMES}")
+    help_start = words.prefix("help.text", "contacts", most=most)
     await eventually(lambda: text_of(state.bot_messages(A)[-1]).startswith(help_start))
     assert await sandbox.reachable(A) is True
     reminder = await next_reminder(sandbox, A)
