@@ -150,3 +150,28 @@ async def test_mydata_includes_which_checkins_were_shared_and_when(
     ]
     # The partner's own file holds their data, not Alex's check-ins.
     assert (await mydata(harness, SAM))["shared_with_partner"] == []
+
+
+# What /mydata leaves out of a person's own row, as README's privacy section says: the parts
+# that are the partner's (their side of a shared pause, and their half of "both said yes").
+LEFT_OUT_OF_THE_PERSON = {"shared_paused_at", "shared_paused_until", "couple_prompts_agreed"}
+
+
+async def test_mydata_gives_every_column_of_their_own_rows(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    clock.set(utc(2026, 3, 2, 8))
+    await pair(harness, ALEX, SAM)
+    delivery_id = await deliver_reminder(harness, clock, ALEX)
+    await harness.press(ALEX, f"ci:{delivery_id}:h")
+    data = await mydata(harness, ALEX)
+    tables = {table.name: {c.name for c in table.columns} for table in Base.metadata.sorted_tables}
+    person = data["person"]
+    assert isinstance(person, dict)
+    assert set(person) == tables["people"] - LEFT_OUT_OF_THE_PERSON | {"shared_prompts_resting"}
+    for name, table in (("schedules", "schedules"), ("deliveries", "deliveries")):
+        rows = data[name]
+        assert isinstance(rows, list) and rows
+        assert all(set(row) == tables[table] for row in rows), name
+    (checkin,) = data["checkins"]  # type: ignore[misc]
+    assert set(checkin) == tables["checkins"]
