@@ -88,6 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from telegram.error import InvalidToken, NetworkError
 
     from reminderbot.content import MessagesError, load_catalog
+    from reminderbot.content.check import check_messages
+    from reminderbot.content.usage import scan_code
     from reminderbot.logs import configure
     from reminderbot.storage.db import create_engine, create_session_factory
     from reminderbot.storage.lock import DatabaseLockError, hold_sqlite_lock
@@ -104,6 +106,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"The words in {settings.messages_dir} are not valid ({exc.problems[0]}); "
             "run `reminderbot messages check` for the full list."
         ) from exc
+    # Words that don't match what the code asks for (a misspelled placeholder, a deleted key)
+    # would otherwise reach a person as "Something went wrong"; the scan takes a fraction of a
+    # second, once.
+    mismatches = check_messages(
+        settings.messages_dir, None, settings.default_language, code=scan_code()
+    )
+    if mismatches:
+        raise StartupError(
+            f"The words in {settings.messages_dir} don't match the code ({mismatches[0]}); "
+            "run `reminderbot messages check` for the full list."
+        )
     try:
         hold_sqlite_lock(settings.database_url)  # until this process exits
     except DatabaseLockError as exc:

@@ -163,3 +163,31 @@ def test_a_key_the_scan_cannot_work_out_is_reported_where_it_is(tmp_path: Path) 
         "(it may be kind.{})"
     ]
     assert usage.used_keys() == {"kind.a", "kind.b"}
+
+
+def test_the_bot_refuses_to_start_with_words_that_break_the_code(tmp_path: Path) -> None:
+    def edit(ui: UI) -> None:
+        ui["pause"]["done_until"] = ui["pause"]["done_until"].replace("{until}", "{untl}")
+
+    messages = broken_copy(tmp_path, edit)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERBOT_")}
+    env |= {
+        "REMINDERBOT_TOKEN": "1:x",
+        "REMINDERBOT_MESSAGES_DIR": str(messages),
+        "REMINDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "REMINDERBOT_BOT_API_URL": "http://127.0.0.1:9/bot",  # never reached
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "reminderbot", "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "pause.done_until" in lines[0] and "{untl}" in lines[0]
+    assert "reminderbot messages check" in lines[0]
