@@ -456,3 +456,31 @@ def test_catalog_can_be_built_from_plain_mappings() -> None:
     assert list(catalog.items("en", {ContentKind.GROUNDING})) == [item]
     with pytest.raises(ValueError, match="default language"):
         Catalog("de", {"en": {}}, {})
+
+
+def test_the_loader_types_and_validator_do_not_import_each_other() -> None:
+    """content/ modules import in one direction only (issue 11): types <- usage <- check <-
+    catalog. Imports inside functions count too: they hide a cycle, they don't remove it."""
+    import ast
+
+    import reminderbot.content as content
+
+    folder = Path(content.__file__).parent
+    imports: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "reminderbot.content."
+            ):
+                names.add(str(node.module).rsplit(".", 1)[1])
+        imports[path.stem] = names
+
+    def reaches(start: str, goal: str, seen: frozenset[str] = frozenset()) -> bool:
+        return any(
+            step == goal or (step not in seen and reaches(step, goal, seen | {step}))
+            for step in imports.get(start, set())
+        )
+
+    cycles = sorted(name for name in imports if name != "__init__" and reaches(name, name))
+    assert cycles == []
