@@ -542,6 +542,29 @@ async def test_toggling_the_shared_pause_edits_one_line_a_day(
     assert harness.double.message_id_of(harness.seen(SAM)[-1]) != line_id
 
 
+async def test_a_shared_pause_line_held_for_the_morning_is_edited_later(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    await pair(harness)
+    await harness.command(SAM, "/quiet", "22:00 07:00")
+    clock.set(utc(2026, 3, 2, 23))
+    before = len(calls_to_chat(harness, SAM))
+    await harness.command(ALEX, "/pause")
+    await harness.press(ALEX, "pause:shared")
+    await harness.press(ALEX, "pause:s:open")
+    assert calls_to_chat(harness, SAM)[before:] == []
+    clock.set(utc(2026, 3, 3, 7))
+    assert await flush_held(harness.state, harness.bot) == 1
+    (sent,) = calls_to_chat(harness, SAM)[before:]
+    assert sent.params["text"] == harness.text("pairing.partner_shared_resting")
+    clock.set(utc(2026, 3, 3, 8))
+    await harness.command(ALEX, "/resume")
+    told = calls_to_chat(harness, SAM)[before:]
+    assert [c.method for c in told] == ["sendMessage", "editMessageText"]
+    line_id = harness.double.message_id_of(sent)
+    assert line_in_chat(harness, SAM, line_id) == harness.text("pairing.partner_shared_back")
+
+
 # --------------------------------------------------------------------------- sharing
 SHARED_LINES = {
     "s": "sharing.partner_checked_in.steady",
