@@ -190,3 +190,15 @@ async def test_checkins_after_stop_with_none_promise_no_buttons(harness: BotHarn
     await stop(harness, ALEX)
     await harness.command(ALEX, "/checkins")
     assert harness.last_text(ALEX) == harness.text("history.none_stopped")
+
+
+async def test_a_move_into_quiet_hours_changed_since_says_so_again(harness: BotHarness) -> None:
+    await harness.join(ALEX)
+    await harness.command(ALEX, "/times", "23:00")
+    await harness.command(ALEX, "/quiet", "22:00 07:00")
+    await harness.command(ALEX, "/quiet", "21:00 08:00")  # the earlier offer is now out of date
+    await harness.press(ALEX, "set:move:2300-2130")
+    assert await times_of(harness, ALEX) == [time(21, 30)]
+    assert harness.last_text(ALEX) == harness.text(
+        "settings.quiet_covers", times="21:30", start="21:00", end="08:00"
+    )

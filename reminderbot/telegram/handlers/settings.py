@@ -487,11 +487,11 @@ async def _change(person: Person, action: str, value: str | None, state: AppStat
                 await schedules.set_weekdays(session, fresh, fresh.weekdays ^ (1 << int(day)), now)
                 return "daysmenu"
             case "move", str(move) if found := MOVE.match(move):
-                old, new = _parse_hhmm(found.group(1)), _parse_hhmm(found.group(2))
+                was, to = _parse_hhmm(found.group(1)), _parse_hhmm(found.group(2))
                 times = await schedules.times_of(session, fresh.id)
-                if old is None or new is None or old not in times:
+                if was is None or to is None or was not in times:
                     return None  # an old button: that time was changed since
-                moved = [t for t in times if t != old] + [new]
+                moved = [t for t in times if t != was] + [to]
                 await schedules.set_times(session, fresh, moved, now)
                 return "main"
             case "quiet", str(name) if name in QUIET_PRESETS:
@@ -563,5 +563,6 @@ async def settings_button(update: Update, context: BotContext) -> None:
         return
     note = None if action.endswith("menu") else state.text("answers.saved", lang)
     await finish_press(update, summary(state, fresh, times), markup, note=note)
-    if action in ("quiet", "times"):
+    # Also after a move: quiet hours may have changed since the button was offered.
+    if action in ("quiet", "times", "move"):
         await warn_if_quiet_covers(update, context, fresh)
