@@ -24,6 +24,7 @@ from telegram.request import BaseRequest
 from reminderbot.delivery.dispatcher import Dispatcher
 from reminderbot.delivery.shared_rate import leader_for
 from reminderbot.telegram import callbacks
+from reminderbot.telegram.concurrency import PerPersonUpdates
 from reminderbot.telegram.context import STATE_KEY, AppState, BotContext
 from reminderbot.telegram.handlers import (
     checkins,
@@ -224,6 +225,8 @@ def build_application(
         .defaults(Defaults(tzinfo=UTC))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
+        # Different people's updates side by side, each person's in order (telegram/concurrency).
+        .concurrent_updates(PerPersonUpdates())
     )
     if request is not None:
         builder = builder.request(request)

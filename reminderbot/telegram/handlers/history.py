@@ -14,9 +14,11 @@ from reminderbot.services.history import CHART_DAYS, LIST_DAYS, Entry, History
 from reminderbot.storage import repositories
 from reminderbot.storage.models import ConsentState, Mood
 from reminderbot.telegram.context import AppState, BotContext
+from reminderbot.telegram.cooldown import cooldown
 from reminderbot.telegram.handlers.checkins import protected_reply
 from reminderbot.telegram.handlers.settings import DAY_KEYS
 from reminderbot.telegram.keyboards import MOOD_ORDER
+from reminderbot.telegram.replies import reply
 
 CHART_FILENAME = "checkins.png"
 MONTH_KEYS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -94,9 +96,14 @@ async def checkins_command(update: Update, context: BotContext) -> None:
     if user is None or chat is None:
         return
     state = context.state
+    now = state.now()
+    pause = cooldown(context)
+    if pause.too_soon("checkins", user.id, now):
+        await reply(update, context, state.text("errors.too_soon", state.language_for(user)))
+        return
     async with state.sessions.begin() as session:
         person = await repositories.person_by_telegram_id(session, user.id)
-        past = await history.recent(session, person, state.now()) if person else None
+        past = await history.recent(session, person, now) if person else None
     lang = state.language_for(user, person)
     if past is None or not past.entries:
         # "Tap a button under a reminder" only where reminders still come.
@@ -108,6 +115,7 @@ async def checkins_command(update: Update, context: BotContext) -> None:
             key = "history.none"
         await protected_reply(update, context, state.text(key, lang))
         return
+    pause.done("checkins", user.id, now)
     recent = past.within(LIST_DAYS)
     if recent:
         for text in pack(list_lines(state, lang, recent)):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 from telegram import Update, User
 
@@ -10,6 +12,7 @@ from reminderbot.services import consent, pairing, privacy, schedules
 from reminderbot.storage import repositories
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import BotContext
+from reminderbot.telegram.cooldown import cooldown
 from reminderbot.telegram.handlers.pairing import send_notices
 from reminderbot.telegram.replies import finish_press, keyboard, reply
 
@@ -76,12 +79,19 @@ async def mydata(update: Update, context: BotContext) -> None:
         return
     state = context.state
     lang = state.language_for(user)
+    now = state.now()
+    pause = cooldown(context)
+    if pause.too_soon("mydata", user.id, now):
+        await reply(update, context, state.text("errors.too_soon", lang))
+        return
     async with state.sessions.begin() as session:
-        export = await privacy.export_person(session, user.id, state.now())
+        export = await privacy.export_person(session, user.id, now)
     if export is None:
         await reply(update, context, state.text("mydata.nothing", lang))
         return
-    document = json.dumps(export, ensure_ascii=False, indent=2).encode("utf-8")
+    pause.done("mydata", user.id, now)
+    # Years of history make a large file: encoded in a worker thread, off the event loop.
+    document = await asyncio.to_thread(_encode, export)
     # Not protected: taking one's own data out is the point of this command.
     await context.bot.send_document(
         chat.id,
@@ -90,6 +100,10 @@ async def mydata(update: Update, context: BotContext) -> None:
         caption=state.text("mydata.caption", lang),
         protect_content=False,
     )
+
+
+def _encode(export: dict[str, Any]) -> bytes:
+    return json.dumps(export, ensure_ascii=False, indent=2).encode("utf-8")
 
 
 async def delete(update: Update, context: BotContext) -> None:
