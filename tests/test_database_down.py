@@ -3,18 +3,19 @@ the log gets one line per failure, admins one alert a minute per kind, and the b
 for held partner lines keeps running.
 
 "Down" is an engine pointed where no database answers: 127.0.0.1:1 through asyncpg (which
-raises a bare ConnectionRefusedError, an OSError) and a SQLite path that cannot be opened
+raises a bare ConnectionRefusedError, an OSError) and a SQLite file that cannot be opened
 (which SQLAlchemy wraps as OperationalError).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage.db import SessionFactory, create_engine, create_session_factory
@@ -26,15 +27,24 @@ from tests.support.harness import BotHarness, FakeClock
 ALEX = 8301
 SAM = 8302  # never said yes
 ADMIN = 8399
-DOWN_URLS = {
-    "asyncpg": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
-    "sqlite": "sqlite+aiosqlite:///{folder}",  # a directory: "unable to open database file"
-}
 
 
-@pytest.fixture(params=sorted(DOWN_URLS))
-async def down_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(DOWN_URLS[request.param].format(folder=tmp_path))
+async def _sqlite_cannot_open() -> Any:
+    # What SQLite says when its file cannot be opened; raised before any driver thread starts.
+    raise sqlite3.OperationalError("unable to open database file")
+
+
+def _down(driver: str) -> AsyncEngine:
+    if driver == "asyncpg":
+        return create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    return create_async_engine(
+        "sqlite+aiosqlite:///unreachable.db", async_creator=_sqlite_cannot_open
+    )
+
+
+@pytest.fixture(params=["asyncpg", "sqlite"])
+async def down_engine(request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
+    engine = _down(request.param)
     yield engine
     await engine.dispose()
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update, User
 
 from reminderbot.services import consent, pairing, privacy, schedules
 from reminderbot.storage import repositories
+from reminderbot.storage.worker import off_the_loop
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.cooldown import cooldown
@@ -84,14 +85,17 @@ async def mydata(update: Update, context: BotContext) -> None:
     if pause.too_soon("mydata", user.id, now):
         await reply(update, context, state.text("errors.too_soon", lang))
         return
-    async with state.sessions.begin() as session:
-        export = await privacy.export_person(session, user.id, now)
-    if export is None:
+
+    async def export(session: AsyncSession) -> bytes | None:
+        found = await privacy.export_person(session, user.id, now)
+        return None if found is None else _encode(found)
+
+    # Years of history are thousands of rows: read and encoded off the event loop.
+    document = await off_the_loop(state.sessions, export)
+    if document is None:
         await reply(update, context, state.text("mydata.nothing", lang))
         return
     pause.done("mydata", user.id, now)
-    # Years of history make a large file: encoded in a worker thread, off the event loop.
-    document = await asyncio.to_thread(_encode, export)
     # Not protected: taking one's own data out is the point of this command.
     await context.bot.send_document(
         chat.id,
