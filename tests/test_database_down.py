@@ -14,11 +14,13 @@ import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage.db import SessionFactory, create_engine, create_session_factory
+from reminderbot.telegram.app import run_tick
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.handlers import pairing
 from reminderbot.telegram.handlers.help import support_contacts
@@ -29,6 +31,11 @@ SAM = 8302  # never said yes
 ADMIN = 8399
 
 
+async def _postgres_shutting_down() -> Any:
+    # asyncpg's own error while PostgreSQL stops (neither an OSError nor wrapped by SQLAlchemy).
+    raise asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+
+
 async def _sqlite_cannot_open() -> Any:
     # What SQLite says when its file cannot be opened; raised before any driver thread starts.
     raise sqlite3.OperationalError("unable to open database file")
@@ -37,12 +44,14 @@ async def _sqlite_cannot_open() -> Any:
 def _down(driver: str) -> AsyncEngine:
     if driver == "asyncpg":
         return create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    if driver == "asyncpg-stopping":
+        return create_async_engine("postgresql+asyncpg://", async_creator=_postgres_shutting_down)
     return create_async_engine(
         "sqlite+aiosqlite:///unreachable.db", async_creator=_sqlite_cannot_open
     )
 
 
-@pytest.fixture(params=["asyncpg", "sqlite"])
+@pytest.fixture(params=["asyncpg", "asyncpg-stopping", "sqlite"])
 async def down_engine(request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
     engine = _down(request.param)
     yield engine
@@ -143,3 +152,15 @@ async def test_the_held_partner_lines_job_survives(
     assert lines and all(r.exc_info is None for r in lines)
     # Back up: the job does its work again.
     await pairing.held_notices_job(context)
+
+
+async def test_the_dispatcher_tick_survives(bot: BotHarness, outage: Outage) -> None:
+    dispatcher = bot.dispatcher
+    working = dispatcher.sessions
+    dispatcher.sessions = outage.down
+    try:
+        assert await run_tick(dispatcher) is False
+        assert await run_tick(dispatcher) is False
+    finally:
+        dispatcher.sessions = working
+    assert await run_tick(dispatcher) is True
