@@ -291,3 +291,16 @@ async def test_a_call_telegram_refused_is_apologised_for(
     (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert "where=reminderbot.telegram.handlers.help.help_command" in line
     assert "BadRequest" in line and "my words" not in caplog.text
+
+
+async def test_a_message_too_old_to_edit_gets_the_result_as_a_new_message(
+    bot: BotHarness,
+) -> None:
+    """Telegram refuses edits to messages it no longer has (deleted, or too old): the person
+    still sees what their press did."""
+    await bot.join(ALEX)
+    await bot.command(ALEX, "/delete")
+    await bot.press(ALEX, "delete:yes", message_id=999_999)  # a message the chat no longer has
+    assert await bot.person(ALEX) is None
+    assert bot.last_text(ALEX) == bot.text("delete.done")
+    assert_no_apology(bot, ALEX)
