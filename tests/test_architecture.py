@@ -57,7 +57,7 @@ VALIDATOR_USERS = ("reminderbot.content", "reminderbot.cli")
 @dataclass(frozen=True)
 class Import:
     module: str  # the importing module, dotted
-    target: str  # the imported module, dotted (a name imported from a package counts as the package)
+    target: str  # the imported module, dotted (a name from a package counts as the package)
     line: int
 
     def where(self) -> str:

@@ -18,7 +18,7 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from reminderbot.content.check import MESSAGE_LIMIT, telegram_length
+from reminderbot.content.limits import MESSAGE_LIMIT, telegram_length
 from reminderbot.services import chart
 from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import CheckIn, Mood

@@ -15,10 +15,10 @@ import pytest
 from telegram.ext import CommandHandler
 
 from reminderbot.content import ContentKind
+from reminderbot.delivery.reminder import MOOD_CODES
 from reminderbot.services.pausing import PauseLength
 from reminderbot.storage.models import Audience, Mood, SharingLevel
 from reminderbot.telegram.handlers import settings
-from reminderbot.telegram.keyboards import MOOD_CODES
 from tests.support import factories
 from tests.support.harness import BotHarness, FakeClock
 from tests.test_couples import ALEX, SAM, calls_to_chat, invite, pair, shared_line

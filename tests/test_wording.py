@@ -15,10 +15,10 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
+from reminderbot.delivery.reminder import MOODS_BY_CODE
 from reminderbot.services import chart
 from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage.models import Mood
-from reminderbot.telegram.keyboards import MOODS_BY_CODE
 from tests.support.harness import BotHarness, FakeClock
 from tests.test_checkins_support import DrawnCharts, joined, reminder_at, utc
 

@@ -17,16 +17,19 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, ScalarNode
 
+from reminderbot.content.limits import (
+    ANSWER_LIMIT,
+    BUTTON_LIMIT,
+    CAPTION_LIMIT,
+    MESSAGE_LIMIT,
+    telegram_length,
+)
 from reminderbot.content.types import Audience, ContentItem, ContentKind, Problem
 from reminderbot.content.usage import CodeUsage, KeyUse
 
 UI_FILE = "ui.yaml"
 CONTENT_FILE = "content.yaml"
 
-MESSAGE_LIMIT = 4096  # Telegram's limit for one message
-BUTTON_LIMIT = 40  # ours: longer labels get cut off on small phones
-ANSWER_LIMIT = 200  # Telegram's limit for a callback query answer
-CAPTION_LIMIT = 1024  # Telegram's limit for a photo's or a document's caption
 # A command's description in the menu: the Bot API says 1-256 today and said 3-256 before; the
 # stricter bound suits every client.
 COMMAND_MIN, COMMAND_MAX = 3, 256
@@ -276,11 +279,6 @@ def _check_ui_text(path: Path, key: str, text: str, report: _Report) -> frozense
     for error in errors:
         report.add(path, key, error)
     return None if errors else fields
-
-
-def telegram_length(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units, so most emoji count as two."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def placeholders(template: str) -> tuple[frozenset[str], list[str]]:

@@ -45,6 +45,7 @@ from reminderbot.content import Audience as ContentAudience
 from reminderbot.content import Catalog, ContentItem, ContentKind
 from reminderbot.delivery.changes import PersonChanges
 from reminderbot.delivery.pacing import Pacer
+from reminderbot.delivery.reminder import reminder_markup, reminder_text
 from reminderbot.delivery.rotation import pick
 from reminderbot.delivery.shared_rate import SendingLeader
 from reminderbot.services.pairing import couple_prompts_due
@@ -60,7 +61,6 @@ from reminderbot.storage.models import (
     Schedule,
     utcnow,
 )
-from reminderbot.telegram.keyboards import reminder_markup, reminder_text
 
 log = logging.getLogger(__name__)
 

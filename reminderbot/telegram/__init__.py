@@ -1,1 +1,1 @@
-"""The Telegram layer: the Application, handlers, keyboards and callback data."""
+"""The Telegram layer: the Application, handlers, replies and callback data."""

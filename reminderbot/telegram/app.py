@@ -22,6 +22,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from reminderbot.delivery.dispatcher import Dispatcher
+from reminderbot.delivery.reminder import CHECKIN, PAUSE_FROM_REMINDER
 from reminderbot.delivery.shared_rate import leader_for
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.concurrency import PerPersonUpdates
@@ -39,7 +40,6 @@ from reminderbot.telegram.handlers import (
     settings,
     support,
 )
-from reminderbot.telegram.keyboards import CHECKIN, PAUSE_FROM_REMINDER
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ import logging
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import filters
 
+from reminderbot.delivery.reminder import CHECKIN, MOODS_BY_CODE, reminder_markup, reminder_text
 from reminderbot.services import checkins, notes
 from reminderbot.services.checkins import CheckInResult
 from reminderbot.services.notes import NoteResult
@@ -16,7 +17,6 @@ from reminderbot.storage.outage import DATABASE_ERRORS
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.handlers.pairing import share_checkin
 from reminderbot.telegram.handlers.support import support_button
-from reminderbot.telegram.keyboards import CHECKIN, MOODS_BY_CODE, reminder_markup, reminder_text
 from reminderbot.telegram.replies import answer, finish_press
 
 log = logging.getLogger(__name__)

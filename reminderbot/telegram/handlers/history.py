@@ -8,7 +8,8 @@ from datetime import date
 
 from telegram import Update
 
-from reminderbot.content.check import MESSAGE_LIMIT, telegram_length
+from reminderbot.content.limits import MESSAGE_LIMIT, telegram_length
+from reminderbot.delivery.reminder import MOOD_ORDER
 from reminderbot.services import chart, history
 from reminderbot.services.history import CHART_DAYS, LIST_DAYS, Entry, History
 from reminderbot.storage import repositories
@@ -17,7 +18,6 @@ from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.cooldown import cooldown
 from reminderbot.telegram.handlers.checkins import protected_reply
 from reminderbot.telegram.handlers.settings import DAY_KEYS
-from reminderbot.telegram.keyboards import MOOD_ORDER
 from reminderbot.telegram.replies import reply
 
 CHART_FILENAME = "checkins.png"

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from telegram import Update
 
+from reminderbot.delivery.reminder import PAUSE_FROM_REMINDER
 from reminderbot.services import pairing, pausing
 from reminderbot.services.pairing import SharedOutcome
 from reminderbot.services.pausing import PauseLength
@@ -20,7 +21,6 @@ from reminderbot.storage.models import Person
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.handlers.pairing import send_notices
 from reminderbot.telegram.handlers.settings import active_person
-from reminderbot.telegram.keyboards import PAUSE_FROM_REMINDER
 from reminderbot.telegram.replies import answer, finish_press, keyboard, reply
 
 # "pause:3d" rests my reminders; "pause:s:3d" shared prompts; "pause:mine|shared" pick a scope.

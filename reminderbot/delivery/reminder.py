@@ -1,14 +1,17 @@
-"""Keyboards shared by the dispatcher and the handlers."""
+"""The reminder message: its words, its buttons and their callback data.
+
+The dispatcher sends it and the check-in handler redraws it after a tap, so it lives here, below
+both (delivery may use Telegram's types: it sends). The callback data is built and matched here.
+"""
 
 from __future__ import annotations
 
 import re
 
-from telegram import InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from reminderbot.content import Catalog
 from reminderbot.storage.models import Mood
-from reminderbot.telegram.replies import keyboard
 
 # Callback data for reminder buttons: "ci:<delivery id>:<mood code>" and "pz:<delivery id>".
 MOOD_CODES: dict[Mood, str] = {
@@ -33,6 +36,10 @@ def checkin_data(delivery_id: int, mood: Mood) -> str:
     return f"ci:{delivery_id}:{MOOD_CODES[mood]}"
 
 
+def pause_data(delivery_id: int) -> str:
+    return f"pz:{delivery_id}"
+
+
 def reminder_markup(
     catalog: Catalog, lang: str, delivery_id: int, chosen: Mood | None = None
 ) -> InlineKeyboardMarkup:
@@ -42,8 +49,11 @@ def reminder_markup(
         text = catalog.text(f"buttons.mood_{mood.value}", lang)
         return catalog.text("buttons.chosen", lang, label=text) if mood is chosen else text
 
-    moods = [[(label(m), checkin_data(delivery_id, m)) for m in row] for row in MOOD_BUTTON_ROWS]
-    return keyboard([*moods, [(catalog.text("buttons.pause", lang), f"pz:{delivery_id}")]])
+    rows = [[(label(m), checkin_data(delivery_id, m)) for m in row] for row in MOOD_BUTTON_ROWS]
+    rows.append([(catalog.text("buttons.pause", lang), pause_data(delivery_id))])
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
+    )
 
 
 def reminder_text(catalog: Catalog, lang: str, body: str, *, discreet: bool) -> str:
