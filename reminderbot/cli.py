@@ -55,8 +55,20 @@ async def _upgrade(url: str) -> str | None:
         await engine.dispose()
 
 
+def _hold_database(url: str) -> None:
+    """One process per SQLite file, for the life of this process: a bot, or an upgrade."""
+    from reminderbot.storage.lock import DatabaseLockError, hold_sqlite_lock
+
+    try:
+        hold_sqlite_lock(url)
+    except DatabaseLockError as exc:
+        raise StartupError(str(exc)) from exc
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _load(args)
+    # Migrating a SQLite file under a live bot would change tables it is using.
+    _hold_database(settings.database_url)
     revision = asyncio.run(_upgrade(settings.database_url))
     print(f"database {_safe_url(settings.database_url)} is at revision {revision}")
     return 0
@@ -92,7 +104,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from reminderbot.content.usage import scan_code
     from reminderbot.logs import configure
     from reminderbot.storage.db import create_engine, create_session_factory
-    from reminderbot.storage.lock import DatabaseLockError, hold_sqlite_lock
     from reminderbot.telegram.app import ALLOWED_UPDATES, build_application
     from reminderbot.telegram.context import AppState
 
@@ -117,10 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"The words in {settings.messages_dir} don't match the code ({mismatches[0]}); "
             "run `reminderbot messages check` for the full list."
         )
-    try:
-        hold_sqlite_lock(settings.database_url)  # until this process exits
-    except DatabaseLockError as exc:
-        raise StartupError(str(exc)) from exc
+    _hold_database(settings.database_url)  # until this process exits
     revision = asyncio.run(_upgrade(settings.database_url))
     log.info("database ready at revision %s", revision)
     engine = create_engine(settings.database_url)

@@ -40,12 +40,15 @@ async def _polling(server: RunningServer, process: asyncio.subprocess.Process) -
         await asyncio.sleep(0.05)
 
 
-async def _run_to_the_end(server: RunningServer, url: str) -> tuple[int, list[str]]:
+async def _run_to_the_end(
+    server: RunningServer, url: str, command: tuple[str, ...] = ("run",)
+) -> tuple[int, list[str]]:
+    """Run a ``reminderbot`` command to its end: its exit code and its non-blank stderr lines."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "reminderbot",
-        "run",
+        *command,
         env=bot_environment(server, url),
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
@@ -99,3 +102,27 @@ async def test_the_file_is_free_again_after_a_clean_stop_and_after_kill_9(
         await _polling(server, third)
     finally:
         assert await stop_process(third) == 0
+
+
+async def test_db_upgrade_refuses_a_file_a_live_bot_holds(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """Migrating a SQLite file under a running bot would change tables it is using: `db upgrade`
+    takes the same lock as `run`, says so in one sentence, and works once the bot has stopped."""
+    database = tmp_path / "bot.sqlite3"
+    url = f"sqlite+aiosqlite:///{database}"
+    first = await start_bot(server, url, cwd=REPO)
+    try:
+        await _polling(server, first)
+        code, lines = await _run_to_the_end(server, url, ("db", "upgrade"))
+        assert code == 2
+        assert len(lines) == 1, lines
+        assert str(database.resolve()) in lines[0]
+        assert "Traceback" not in lines[0]
+        await asyncio.sleep(0.5)
+        assert first.returncode is None
+    finally:
+        assert await stop_process(first) == 0
+
+    code, lines = await _run_to_the_end(server, url, ("db", "upgrade"))
+    assert (code, lines) == (0, [])
