@@ -10,8 +10,8 @@ Layers, top to bottom (ARCHITECTURE.md explains each):
     botapi, logs, reminderbot  shared utilities with no reminderbot imports above them
 
 A module may import its own package and any package on a lower layer; packages on the same
-layer may use each other only one way round. Imports inside functions and under
-``TYPE_CHECKING`` count: they are dependencies all the same.
+layer may use each other only one way round. Services and below never import python-telegram-bot.
+Imports inside functions and under ``TYPE_CHECKING`` count: they are dependencies all the same.
 """
 
 from __future__ import annotations
@@ -215,6 +215,30 @@ def test_only_the_loader_and_the_cli_use_the_validator() -> None:
     assert not misuse, "\n".join(misuse)
 
 
+def libraries_of(path: Path) -> Iterator[tuple[str, int]]:
+    """The top-level name of every absolute import (a library, or reminderbot), with its line."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name.split(".")[0], node.lineno
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            yield node.module.split(".")[0], node.lineno
+
+
+def test_no_telegram_objects_below_delivery() -> None:
+    """Services and what they stand on know people, not Updates: python-telegram-bot is for the
+    telegram layer and for delivery, which sends."""
+    found = [
+        f"{name} (line {line}) imports {library}: services and below take plain values; keep "
+        "the Telegram object in the handler or the dispatcher and pass what it carries"
+        for name, path in modules().items()
+        if LAYERS[package_of(name)] <= LAYERS["services"]
+        for library, line in libraries_of(path)
+        if library == "telegram"
+    ]
+    assert not found, "\n".join(found)
+
+
 def test_the_rules_see_imports_of_every_form(tmp_path: Path) -> None:
     """The walker itself: plain, from, relative, function-local and TYPE_CHECKING imports."""
     source = (
@@ -226,6 +250,7 @@ def test_the_rules_see_imports_of_every_form(tmp_path: Path) -> None:
         "    from reminderbot.delivery.dispatcher import Dispatcher\n"
         "def f() -> None:\n"
         "    from . import rotation\n"
+        "    from telegram.error import BadRequest\n"
     )
     path = tmp_path / "dispatcher.py"
     path.write_text(source, encoding="utf-8")
@@ -242,4 +267,6 @@ def test_the_rules_see_imports_of_every_form(tmp_path: Path) -> None:
         "reminderbot.delivery.dispatcher",
         "reminderbot.delivery.rotation",
     }
+    # python-telegram-bot is seen; reminderbot.telegram is not mistaken for it.
+    assert [line for library, line in libraries_of(path) if library == "telegram"] == [9]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
