@@ -167,6 +167,25 @@ async def test_one_poisoned_occurrence_fails_alone_and_the_rest_go_out(
         assert len(reminders(harness, chat)) == 2
 
 
+async def test_a_pause_ending_for_a_poisoned_person_does_not_hold_back_the_others(
+    harness: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_people(harness, [POISONED, *HEALTHY], NINE)
+    await poison_timezone(harness, monkeypatch)
+    async with harness.state.sessions.begin() as session:
+        await session.execute(
+            update(Person)
+            .where(Person.chat_id == POISONED)
+            .values(paused_at=NINE - timedelta(days=1), paused_until=NINE - timedelta(minutes=1))
+        )
+    clock.set(NINE)
+    assert await run_tick(harness.dispatcher) is True
+    for chat in HEALTHY:
+        assert len(reminders(harness, chat)) == 1
+    person = await harness.person(POISONED)
+    assert person is not None and person.paused_until is None
+
+
 async def test_a_poisoned_retry_fails_alone_and_the_other_retries_go_out(
     harness: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -889,9 +889,14 @@ class Dispatcher:
         )
         for person in (await session.execute(query)).scalars():
             active = person.consent is ConsentState.GIVEN and person.reachable
-            if active and in_quiet_hours(
-                now, person.timezone, person.quiet_start, person.quiet_end
-            ):
+            try:
+                quiet = active and in_quiet_hours(
+                    now, person.timezone, person.quiet_start, person.quiet_end
+                )
+            except Exception as exc:  # e.g. a zone gone from tzdata: end it, don't stall all
+                _log_internal("ending the pause of person %s", person.id, person.id, exc)
+                quiet = False
+            if quiet:
                 continue  # the pause ends when the line can be sent
             person.paused_at = None
             person.paused_until = None
