@@ -12,11 +12,15 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
 from reminderbot import __version__
 from reminderbot.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from reminderbot.content import Catalog
 
 EXIT_USAGE = 2
 log = logging.getLogger("reminderbot")
@@ -31,7 +35,9 @@ def _safe_url(url: str) -> str:
 
 
 def _load(args: argparse.Namespace) -> Settings:
-    return load_settings(Path(args.config) if args.config else None)
+    if args.config:
+        return load_settings(Path(args.config), flag=True)
+    return load_settings()
 
 
 async def _upgrade(url: str) -> str | None:
@@ -99,24 +105,17 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from telegram.error import InvalidToken, NetworkError
 
-    from reminderbot.content import MessagesError, load_catalog
     from reminderbot.content.check import check_messages
     from reminderbot.content.usage import scan_code
     from reminderbot.logs import configure
     from reminderbot.storage.db import create_engine, create_session_factory
-    from reminderbot.telegram.app import ALLOWED_UPDATES, build_application
+    from reminderbot.telegram.app import ALLOWED_UPDATES, build_application, oversized_messages
     from reminderbot.telegram.context import AppState
 
     settings = _load(args)
     token = settings.require_token()
     configure(settings.log_level, token)
-    try:
-        catalog = load_catalog(settings.messages_dir, settings.default_language)
-    except MessagesError as exc:
-        raise StartupError(
-            f"The words in {settings.messages_dir} are not valid ({exc.problems[0]}); "
-            "run `reminderbot messages check` for the full list."
-        ) from exc
+    catalog = _catalog(settings)
     # Words that don't match what the code asks for (a misspelled placeholder, a deleted key)
     # would otherwise reach a person as "Something went wrong"; the scan takes a fraction of a
     # second, once.
@@ -129,10 +128,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             "run `reminderbot messages check` for the full list."
         )
     _hold_database(settings.database_url)  # until this process exits
-    revision = asyncio.run(_upgrade(settings.database_url))
-    log.info("database ready at revision %s", revision)
     engine = create_engine(settings.database_url)
     state = AppState(settings=settings, catalog=catalog, sessions=create_session_factory(engine))
+    oversized = oversized_messages(state)
+    if oversized is not None:
+        raise StartupError(oversized)
+    log.info("config file: %s", settings.config_path)
+    log.info("words: %s (languages %s)", settings.messages_dir, ", ".join(catalog.languages))
+    if not settings.support_contacts:
+        log.warning("no support_contacts are configured: /help and /support list none")
+    revision = asyncio.run(_upgrade(settings.database_url))
+    log.info("database ready at revision %s", revision)
     application = build_application(state, token=token, base_url=settings.bot_api_url)
     log.info("reminderbot %s starting (long polling)", __version__)
     try:
@@ -146,6 +152,52 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"The Bot API at {settings.bot_api_url} cannot be reached ({type(exc).__name__}); "
             "check the network or REMINDERBOT_BOT_API_URL."
         ) from exc
+    return 0
+
+
+def _catalog(settings: Settings) -> Catalog:
+    from reminderbot.content import MessagesError, load_catalog
+
+    try:
+        return load_catalog(settings.messages_dir, settings.default_language)
+    except MessagesError as exc:
+        raise StartupError(
+            f"The words in {settings.messages_dir} are not valid ({exc.problems[0]}); "
+            "run `reminderbot messages check` for the full list."
+        ) from exc
+
+
+async def _practice_counts(settings: Settings, catalog: Catalog) -> str:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from reminderbot.services import stats
+    from reminderbot.storage.db import create_engine, create_session_factory
+    from reminderbot.storage.models import utcnow
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine).begin() as session:
+            counts = await stats.practice_counts(session, utcnow())
+    except (SQLAlchemyError, OSError) as exc:
+        raise StartupError(
+            f"The database at {_safe_url(settings.database_url)} cannot be read "
+            f"({type(exc).__name__}); check REMINDERBOT_DATABASE_URL, or run "
+            "`reminderbot db upgrade`."
+        ) from exc
+    finally:
+        await engine.dispose()
+
+    def text(key: str, **params: object) -> str:
+        return catalog.text(
+            key, catalog.default_language, practice_name=settings.practice_name, **params
+        )
+
+    return stats.render(counts, text)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    print(asyncio.run(_practice_counts(settings, _catalog(settings))))
     return 0
 
 
@@ -202,6 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dir", metavar="PATH", help="messages folder (default: from config)")
     check.add_argument("--article", metavar="PATH", help="article (default: <dir>/article.txt)")
     check.set_defaults(func=cmd_messages_check)
+
+    stats = sub.add_parser(
+        "stats",
+        help="counts for the practice (never content, never ids)",
+        description="Print people active, paused, unreachable, stopped and paired; reminders "
+        "sent and skipped by reason; check-ins per week for the last eight weeks. Numbers "
+        "under 5 print as <5.",
+    )
+    stats.set_defaults(func=cmd_stats)
 
     sandbox = sub.add_parser(
         "sandbox",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -242,3 +243,71 @@ def test_unreachable_bot_api_ends_with_one_sentence_and_no_traceback(tmp_path: P
     last = result.stderr.strip().splitlines()[-1]
     assert "cannot be reached" in last and "REMINDERBOT_BOT_API_URL" in last
     assert "123:abc" not in result.stderr
+
+
+# ------------------------------------------------------ issue 12: which file, which flag
+def test_missing_config_named_by_the_flag_says_the_flag(tmp_path: Path) -> None:
+    result = run_cli("--config", str(tmp_path / "nope.toml"), "run", cwd=tmp_path)
+    assert_one_clear_sentence(result, "--config", str(tmp_path / "nope.toml"))
+    assert "REMINDERBOT_CONFIG" not in result.stderr
+
+
+def test_missing_config_named_by_the_variable_says_the_full_path(tmp_path: Path) -> None:
+    missing = tmp_path / "etc" / "reminderbot.toml"
+    result = run_cli("run", cwd=tmp_path, env={"REMINDERBOT_CONFIG": str(missing)})
+    assert_one_clear_sentence(result, "REMINDERBOT_CONFIG", str(missing))
+
+
+def test_from_another_folder_the_shipped_config_and_words_are_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No config/ or messages/ in the working folder: the shipped ones, never silent defaults."""
+    for key in [k for k in os.environ if k.startswith("REMINDERBOT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    shipped = load_settings(REPO / "config" / "reminderbot.toml")
+    assert settings.practice_name == shipped.practice_name
+    assert settings.support_contacts == shipped.support_contacts
+    assert (settings.messages_dir / "en" / "ui.yaml").is_file()
+
+
+def test_messages_check_from_another_folder_checks_the_shipped_words(tmp_path: Path) -> None:
+    result = run_cli("messages", "check", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_messages_dir_variable_points_at_edited_words(tmp_path: Path) -> None:
+    result = run_cli(
+        "messages", "check", cwd=tmp_path, env={"REMINDERBOT_MESSAGES_DIR": str(tmp_path / "w")}
+    )
+    assert result.returncode == 1
+    assert str(tmp_path / "w") in result.stdout + result.stderr
+
+
+# ------------------------------------------------------ issue 9: settings bounds
+@pytest.mark.parametrize("value", ["-PT1H", "PT0S"])
+def test_stale_after_must_be_positive(tmp_path: Path, value: str) -> None:
+    result = run_cli(
+        "run", cwd=tmp_path, env={"REMINDERBOT_TOKEN": "1:x", "REMINDERBOT_STALE_AFTER": value}
+    )
+    assert_one_clear_sentence(result, "REMINDERBOT_STALE_AFTER")
+
+
+def test_support_contacts_that_overflow_help_stop_start_up(tmp_path: Path) -> None:
+    """Eight long contacts fit each field's bound, but /help would pass Telegram's 4096."""
+    contacts = [{"name": "N" * 200, "contact": "C" * 300} for _ in range(8)]
+    env = {
+        "REMINDERBOT_TOKEN": "1:x",
+        "REMINDERBOT_SUPPORT_CONTACTS": json.dumps(contacts),
+        "REMINDERBOT_BOT_API_URL": "http://127.0.0.1:9/bot",
+        "REMINDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.sqlite3",
+    }
+    result = run_cli("run", cwd=tmp_path, env=env)
+    assert_one_clear_sentence(result, "support_contacts", "4096")
+
+
+def test_too_many_support_contacts_are_refused(tmp_path: Path) -> None:
+    contacts = [{"name": "N", "contact": "C"} for _ in range(30)]
+    env = {"REMINDERBOT_TOKEN": "1:x", "REMINDERBOT_SUPPORT_CONTACTS": json.dumps(contacts)}
+    assert_one_clear_sentence(run_cli("run", cwd=tmp_path, env=env), "REMINDERBOT_SUPPORT_CONTACTS")

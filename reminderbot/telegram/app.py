@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import UTC
+from datetime import UTC, time
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import BotCommand, Update
 from telegram.constants import UpdateType
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -21,9 +25,12 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from reminderbot.config import MAX_MESSAGE_CHARS
+from reminderbot.content import ContentKind
 from reminderbot.delivery.dispatcher import Dispatcher
 from reminderbot.delivery.reminder import CHECKIN, PAUSE_FROM_REMINDER
 from reminderbot.delivery.shared_rate import leader_for
+from reminderbot.services import stats
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.concurrency import PerPersonUpdates
 from reminderbot.telegram.context import STATE_KEY, AppState, BotContext
@@ -61,6 +68,11 @@ MENU_COMMANDS = (
     "delete",
 )
 DISPATCHER_KEY = "dispatcher"
+
+# The weekly summary: Monday morning in the practice's timezone. One advisory lock key for it.
+SUMMARY_TIME = time(9, 0)
+SUMMARY_LOCK_KEY = 0x7265_6D69_6E64  # "remind"
+SUMMARY_HOLD_SECONDS = 120.0
 
 # Updates we act on; anything else Telegram might send is not even fetched.
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
@@ -124,6 +136,35 @@ def _register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_error_handler(errors.on_error)
 
 
+def oversized_messages(state: AppState) -> str | None:
+    """The first of /help or /support that would pass Telegram's limit with the configured
+    contacts (and the longest grounding lines), in any language; None when all fit."""
+    for lang in state.catalog.languages:
+        contacts = help.support_contacts(state, lang)
+        pool = sorted(
+            (item.text for item in state.catalog.items(lang, [ContentKind.GROUNDING])),
+            key=len,
+            reverse=True,
+        )[: support.GROUNDING_LINES]
+        grounding = "\n\n".join(
+            state.text("support_path.grounding_line", lang, text=text) for text in pool
+        )
+        texts = {
+            "/help": state.text("help.text", lang, contacts=contacts),
+            "/support": state.text(
+                "support_path.text", lang, grounding=grounding, contacts=contacts
+            ),
+        }
+        for command, body in texts.items():
+            if len(body) > MAX_MESSAGE_CHARS:
+                return (
+                    f"With these support_contacts, {command} ({lang}) would be {len(body)} "
+                    f"characters, over Telegram's {MAX_MESSAGE_CHARS}; list fewer or shorter "
+                    "contacts (REMINDERBOT_SUPPORT_CONTACTS or the config file)."
+                )
+    return None
+
+
 async def set_commands(application: Application) -> None:  # type: ignore[type-arg]
     state: AppState = application.bot_data[STATE_KEY]
     catalog = state.catalog
@@ -171,6 +212,43 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
             name="partner-lines",
             job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
+    if application.job_queue is not None and state.settings.weekly_summary:
+        application.job_queue.run_daily(
+            _weekly_summary_job,
+            time=SUMMARY_TIME.replace(tzinfo=ZoneInfo(state.settings.default_timezone)),
+            days=(1,),  # Monday (python-telegram-bot counts from Sunday = 0)
+            name="weekly-summary",
+        )
+
+
+async def weekly_summary(application: Application, hold_seconds: float = 0.0) -> None:  # type: ignore[type-arg]
+    """Counts for the practice (the same as `reminderbot stats`) to the admin chats.
+
+    With several instances on PostgreSQL each fires at the same minute; a transaction-level
+    advisory lock, held a while after sending, lets exactly one of them send."""
+    state: AppState = application.bot_data[STATE_KEY]
+    lang = state.catalog.default_language
+    try:
+        async with state.sessions.begin() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                mine = await session.scalar(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SUMMARY_LOCK_KEY}
+                )
+                if not mine:
+                    return
+            counts = await stats.practice_counts(session, state.now())
+            summary = stats.render(counts, lambda key, **params: state.text(key, lang, **params))
+            for chat_id in state.settings.admin_chat_ids:
+                await application.bot.send_message(chat_id, summary)
+            await asyncio.sleep(hold_seconds)
+    except (SQLAlchemyError, OSError) as exc:
+        log.error("weekly summary not sent: the database failed (%s)", type(exc).__name__)
+    except TelegramError as exc:
+        log.error("weekly summary not sent: Telegram answered %s", type(exc).__name__)
+
+
+async def _weekly_summary_job(context: BotContext) -> None:
+    await weekly_summary(context.application, hold_seconds=SUMMARY_HOLD_SECONDS)
 
 
 async def _tick(context: BotContext) -> None:
