@@ -109,12 +109,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from reminderbot.content.usage import scan_code
     from reminderbot.logs import configure
     from reminderbot.storage.db import create_engine, create_session_factory
-    from reminderbot.telegram.app import ALLOWED_UPDATES, build_application, oversized_messages
+    from reminderbot.telegram.app import build_application, oversized_messages
     from reminderbot.telegram.context import AppState
+    from reminderbot.telegram.serve import ServeError, serve
 
     settings = _load(args)
     token = settings.require_token()
-    configure(settings.log_level, token)
+    configure(settings.log_level, token, settings.log_format)
     catalog = _catalog(settings)
     # Words that don't match what the code asks for (a misspelled placeholder, a deleted key)
     # would otherwise reach a person as "Something went wrong"; the scan takes a fraction of a
@@ -140,9 +141,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     revision = asyncio.run(_upgrade(settings.database_url))
     log.info("database ready at revision %s", revision)
     application = build_application(state, token=token, base_url=settings.bot_api_url)
-    log.info("reminderbot %s starting (long polling)", __version__)
     try:
-        application.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+        asyncio.run(serve(application, settings))
+    except ServeError as exc:
+        raise StartupError(str(exc)) from exc
     except InvalidToken as exc:
         raise StartupError(
             "Telegram refused the bot token; check REMINDERBOT_TOKEN (from @BotFather)."

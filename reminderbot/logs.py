@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 
@@ -30,9 +31,36 @@ class QuietRetryLoop(logging.Filter):
         return True
 
 
-def configure(level: str, token: str | None = None) -> None:
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors (``REMINDERBOT_LOG_FORMAT=json``)."""
+
+    def __init__(self, token: str | None = None) -> None:
+        super().__init__()
+        self._token = token
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        line = json.dumps(entry, ensure_ascii=False)
+        # Defence in depth for a traceback that carries a URL with the token in it.
+        return line.replace(self._token, "<token>") if self._token else line
+
+
+def configure(level: str, token: str | None = None, log_format: str = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(token))
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     if token:
         handler.addFilter(RedactToken(token))
     handler.addFilter(QuietRetryLoop())

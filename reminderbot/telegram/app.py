@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, time
+from time import monotonic as time_monotonic
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -27,9 +28,10 @@ from telegram.request import BaseRequest
 
 from reminderbot.config import MAX_MESSAGE_CHARS
 from reminderbot.content import ContentKind
-from reminderbot.delivery.dispatcher import Dispatcher
+from reminderbot.delivery.dispatcher import Dispatcher, TickStats
 from reminderbot.delivery.reminder import CHECKIN, PAUSE_FROM_REMINDER
 from reminderbot.delivery.shared_rate import leader_for
+from reminderbot.metrics import SENT, Metrics, TickFigures, outcome_of
 from reminderbot.services import stats
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.concurrency import PerPersonUpdates
@@ -68,6 +70,7 @@ MENU_COMMANDS = (
     "delete",
 )
 DISPATCHER_KEY = "dispatcher"
+METRICS_KEY = "metrics"
 
 # The weekly summary: Monday morning in the practice's timezone. One advisory lock key for it.
 SUMMARY_TIME = time(9, 0)
@@ -80,6 +83,8 @@ ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
 
 def _register(application: Application) -> None:  # type: ignore[type-arg]
     private = filters.ChatType.PRIVATE
+    # Group -3, first of all: count every update by kind for /metrics (nothing else about it).
+    application.add_handler(TypeHandler(Update, _count_update), group=-3)
     # Group -2, the gatekeeper: outside private chats we answer once and store nothing.
     application.add_handler(TypeHandler(Update, fallback.private_chats_only), group=-2)
     # Group -1: a person Telegram said was unreachable has written again.
@@ -251,16 +256,54 @@ async def _weekly_summary_job(context: BotContext) -> None:
     await weekly_summary(context.application, hold_seconds=SUMMARY_HOLD_SECONDS)
 
 
+def metrics_of(application: Application) -> Metrics:  # type: ignore[type-arg]
+    metrics: Metrics = application.bot_data[METRICS_KEY]
+    return metrics
+
+
+def update_kind(update: Update) -> str:
+    if update.message is not None:
+        return "message"
+    if update.callback_query is not None:
+        return "callback_query"
+    return "other"
+
+
+async def _count_update(update: Update, context: BotContext) -> None:
+    metrics_of(context.application).update_handled(update_kind(update))
+
+
 async def _tick(context: BotContext) -> None:
-    await run_tick(context.application.bot_data[DISPATCHER_KEY])
+    await run_tick(context.application.bot_data[DISPATCHER_KEY], metrics_of(context.application))
 
 
-async def run_tick(dispatcher: Dispatcher) -> bool:
+def tick_figures(stats: TickStats) -> TickFigures:
+    outcomes: dict[tuple[str, str], int] = {(SENT, ""): stats.sent}
+    for reason, count in stats.reasons.items():
+        outcome = outcome_of(str(reason))
+        if outcome is not None:
+            key = (outcome, str(reason))
+            outcomes[key] = outcomes.get(key, 0) + count
+    return TickFigures(
+        claimed=stats.claimed,
+        sent=stats.sent,
+        skipped=stats.skipped,
+        failed=stats.failed,
+        rate_limited=stats.rate_limited,
+        outcomes=outcomes,
+        lateness_seconds=getattr(stats, "lateness_seconds", ()),
+    )
+
+
+async def run_tick(dispatcher: Dispatcher, metrics: Metrics | None = None) -> bool:
     """One dispatcher tick that never raises. Database down or busy: nothing was claimed, or
     the claim rolled back; the rows are still due and the next tick tries again. Logged once
-    per outage, not every second. Returns whether the tick went through."""
+    per outage, not every second. Returns whether the tick went through.
+
+    A tick that did work logs one line of counts (ids and words never), and feeds /metrics."""
+    started = time_monotonic()
     try:
-        await dispatcher.tick()
+        stats = await dispatcher.tick()
     except (SQLAlchemyError, OSError) as exc:
         if not dispatcher.failing:
             log.error("dispatcher cannot reach the database: %s", type(exc).__name__)
@@ -269,6 +312,17 @@ async def run_tick(dispatcher: Dispatcher) -> bool:
     if dispatcher.failing:
         log.info("dispatcher reaches the database again")
     dispatcher.failing = False
+    figures = tick_figures(stats)
+    if metrics is not None:
+        metrics.record_tick(figures, time_monotonic() - started)
+    if figures.claimed or figures.sent or figures.skipped or figures.failed:
+        log.info(
+            "tick: claimed %d, sent %d, skipped %d, failed %d",
+            figures.claimed,
+            figures.sent,
+            figures.skipped,
+            figures.failed,
+        )
     return True
 
 
@@ -312,5 +366,6 @@ def build_application(
         builder = builder.get_updates_request(get_updates_request)
     application = builder.build()
     application.bot_data[STATE_KEY] = state
+    application.bot_data[METRICS_KEY] = Metrics()
     _register(application)
     return application
