@@ -189,12 +189,7 @@ async def _practice_counts(settings: Settings, catalog: Catalog) -> str:
     finally:
         await engine.dispose()
 
-    def text(key: str, **params: object) -> str:
-        return catalog.text(
-            key, catalog.default_language, practice_name=settings.practice_name, **params
-        )
-
-    return stats.render(counts, text)
+    return stats.render(counts, catalog, catalog.default_language, settings.practice_name)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

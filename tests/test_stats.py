@@ -128,7 +128,7 @@ async def test_counts_hide_small_numbers_and_carry_no_content(sessions: SessionF
     await fill(sessions)
     async with sessions.begin() as session:
         counts = await stats.practice_counts(session, NOW)
-    text = stats.render(counts, words)
+    text = stats.render(counts, catalog(), "en", "Test Practice")
     assert text.splitlines() == expected_lines()
     assert_no_content_or_ids(text)
 

@@ -8,13 +8,13 @@ and has no label but the state).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reminderbot.content import Catalog
 from reminderbot.storage.models import CheckIn, ConsentState, Delivery, DeliveryStatus, Person
 
 SMALL = 5
@@ -101,22 +101,31 @@ async def practice_counts(session: AsyncSession, now: datetime) -> PracticeCount
     )
 
 
-def render(counts: PracticeCounts, text: Callable[..., str]) -> str:
-    """The counts as the practice reads them; ``text(key, **params)`` gives the words."""
+def render(counts: PracticeCounts, catalog: Catalog, lang: str, practice_name: str) -> str:
+    """The counts as the practice reads them, in the words of ``messages/``."""
     people = {name: shown(n) for name, n in counts.people.items()}
+    since = counts.since.date().isoformat()
     lines = [
-        text("stats.title", since=counts.since.date().isoformat()),
-        text("stats.people", **people),
-        text("stats.sent", count=shown(counts.sent)),
-        text("stats.skipped", count=shown(sum(counts.skipped.values()))),
+        catalog.text("stats.title", lang, practice_name=practice_name, since=since),
+        catalog.text(
+            "stats.people",
+            lang,
+            active=people["active"],
+            paused=people["paused"],
+            unreachable=people["unreachable"],
+            stopped=people["stopped"],
+            paired=people["paired"],
+        ),
+        catalog.text("stats.sent", lang, count=shown(counts.sent)),
+        catalog.text("stats.skipped", lang, count=shown(sum(counts.skipped.values()))),
     ]
     lines += [
-        text("stats.skipped_reason", reason=reason, count=shown(n))
+        catalog.text("stats.skipped_reason", lang, reason=reason, count=shown(n))
         for reason, n in counts.skipped.items()
     ]
-    lines.append(text("stats.checkins"))
+    lines.append(catalog.text("stats.checkins", lang))
     lines += [
-        text("stats.week", monday=monday.date().isoformat(), count=shown(n))
+        catalog.text("stats.week", lang, monday=monday.date().isoformat(), count=shown(n))
         for monday, n in counts.checkins_per_week
     ]
     return "\n".join(lines)

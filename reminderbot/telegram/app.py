@@ -242,7 +242,7 @@ async def weekly_summary(application: Application, hold_seconds: float = 0.0) ->
                 if not mine:
                     return
             counts = await stats.practice_counts(session, state.now())
-            summary = stats.render(counts, lambda key, **params: state.text(key, lang, **params))
+            summary = stats.render(counts, state.catalog, lang, state.settings.practice_name)
             for chat_id in state.settings.admin_chat_ids:
                 await application.bot.send_message(chat_id, summary)
             await asyncio.sleep(hold_seconds)
