@@ -198,6 +198,29 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Exit 0 when the running bot's /healthz answers 200: the container's HEALTHCHECK."""
+    import urllib.error
+    import urllib.request
+
+    settings = _load(args)
+    host, port = settings.listen_host_port
+    if host in {"0.0.0.0", "::", ""}:
+        host = "127.0.0.1"
+    url = f"http://{host}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            body = response.read().decode()
+    except urllib.error.HTTPError as exc:
+        print(f"unhealthy: {url} answered {exc.code} {exc.read().decode()}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"unhealthy: {url} cannot be reached ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    print(f"healthy: {body}")
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from reminderbot.sandbox.due_now import due_now_hook
     from reminderbot.sandbox.runner import SandboxError, run_sandbox
@@ -260,6 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
         "under 5 print as <5.",
     )
     stats.set_defaults(func=cmd_stats)
+
+    health = sub.add_parser(
+        "health",
+        help="ask the running bot's /healthz (exit 0 when healthy)",
+        description="GET /healthz on REMINDERBOT_LISTEN; exit 0 on 200, 1 otherwise. The "
+        "Docker image's HEALTHCHECK.",
+    )
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    health.set_defaults(func=cmd_health)
 
     sandbox = sub.add_parser(
         "sandbox",

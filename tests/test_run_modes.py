@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sys
 import time
@@ -71,6 +72,29 @@ async def start_bot(
     )
 
 
+async def health(port: int) -> int:
+    process = await asyncio.create_subprocess_exec(
+        *dockerfile_healthcheck(),
+        env={**bot_environment_base(), "REMINDERBOT_LISTEN": f"0.0.0.0:{port}"},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await asyncio.wait_for(process.wait(), 30)
+
+
+def dockerfile_healthcheck() -> list[str]:
+    """The HEALTHCHECK's CMD from the Dockerfile, run with this interpreter."""
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    line = next(line for line in text.splitlines() if line.startswith("HEALTHCHECK"))
+    command = json.loads(line.split(" CMD ", 1)[1])
+    assert command[0] == "reminderbot"
+    return [sys.executable, "-m", "reminderbot", *command[1:]]
+
+
+def bot_environment_base() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("REMINDERBOT_")}
+
+
 # ---------------------------------------------------------------------- issue 9: 409 Conflict
 async def test_a_polling_process_told_another_polls_stops_with_one_sentence(
     server: RunningServer, tmp_path: Path
@@ -79,6 +103,8 @@ async def test_a_polling_process_told_another_polls_stops_with_one_sentence(
     second: asyncio.subprocess.Process | None = None
     try:
         await eventually(lambda: server.state.calls_to("getUpdates"))
+        # Long polling removes any webhook first (README: back from webhook mode).
+        assert server.state.calls_to("deleteWebhook", ok=True)
         polls = len(server.state.calls_to("getUpdates"))
         second = await start_bot(server, tmp_path / "second.db")
         # Telegram ends the older poll with 409; the first process stops, the second stays.
@@ -134,6 +160,8 @@ async def test_webhook_mode_sets_the_webhook_serves_it_and_refuses_a_wrong_secre
                     break
                 await asyncio.sleep(0.05)
             assert with_health.status == 200
+            # The Docker image's HEALTHCHECK command, outside a container.
+            assert await health(port) == 0
             assert not server.state.calls_to("getUpdates")  # no polling in webhook mode
 
             start = server.state.send_text(A, "/start")
@@ -159,6 +187,7 @@ async def test_webhook_mode_sets_the_webhook_serves_it_and_refuses_a_wrong_secre
         code = await stop_process(bot)
         err = (await bot.stderr.read()).decode() if bot.stderr else ""
     assert code == 0, err
+    assert await health(port) == 1  # nothing answers any more
     # Replicas share the webhook: one stopping never removes it for the others.
     assert not server.state.calls_to("deleteWebhook")
     assert SECRET not in err and SANDBOX_TOKEN not in err

@@ -11,6 +11,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from reminderbot.storage.db import SessionFactory, create_session_factory
 from reminderbot.storage.models import (
     CheckIn,
@@ -180,3 +182,26 @@ async def test_weekly_summary_goes_to_admin_chats_only_when_turned_on(
         text = str(sent.params["text"])
         assert text.splitlines() == expected_lines()
         assert_no_content_or_ids(text)
+
+
+async def test_several_instances_send_one_weekly_summary(
+    sessions: SessionFactory, clock: FakeClock, database_url: str
+) -> None:
+    """Every replica's job fires at the same minute; the practice gets the counts once."""
+    from reminderbot.telegram.app import weekly_summary
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several instances share PostgreSQL; SQLite runs one process per file")
+    clock.set(NOW)
+    await fill(sessions)
+    settings = {"admin_chat_ids": [4242], "weekly_summary": True}
+    async with (
+        BotHarness.running(sessions, clock, **settings) as one,
+        BotHarness.running(sessions, clock, **settings) as two,
+        BotHarness.running(sessions, clock, **settings) as three,
+    ):
+        await asyncio.gather(
+            *(weekly_summary(h.application, hold_seconds=1.0) for h in (one, two, three))
+        )
+        sent = [c for h in (one, two, three) for c in h.double.calls_to("sendMessage")]
+    assert len(sent) == 1

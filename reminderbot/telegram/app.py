@@ -278,12 +278,20 @@ async def _tick(context: BotContext) -> None:
 
 
 def tick_figures(stats: TickStats) -> TickFigures:
-    outcomes: dict[tuple[str, str], int] = {(SENT, ""): stats.sent}
-    for reason, count in stats.reasons.items():
-        outcome = outcome_of(str(reason))
-        if outcome is not None:
-            key = (outcome, str(reason))
-            outcomes[key] = outcomes.get(key, 0) + count
+    # The dispatcher counts final outcomes by (status, reason) and each send's lateness; an
+    # older dispatcher only counts reasons, whose outcome is then told by the reason itself.
+    counted = getattr(stats, "outcomes", None)
+    outcomes: dict[tuple[str, str], int] = {(SENT, ""): 0}
+    if counted is not None:
+        for (status, reason), count in counted.items():
+            outcomes[(str(status), str(reason))] = count
+    else:
+        outcomes[(SENT, "")] = stats.sent
+        for reason, count in stats.reasons.items():
+            outcome = outcome_of(str(reason))
+            if outcome is not None:
+                key = (outcome, str(reason))
+                outcomes[key] = outcomes.get(key, 0) + count
     return TickFigures(
         claimed=stats.claimed,
         sent=stats.sent,
@@ -291,7 +299,7 @@ def tick_figures(stats: TickStats) -> TickFigures:
         failed=stats.failed,
         rate_limited=stats.rate_limited,
         outcomes=outcomes,
-        lateness_seconds=getattr(stats, "lateness_seconds", ()),
+        lateness_seconds=tuple(getattr(stats, "lateness", ())),
     )
 
 
