@@ -155,7 +155,7 @@ def oversized_messages(state: AppState) -> str | None:
             state.text("support_path.grounding_line", lang, text=text) for text in pool
         )
         texts = {
-            "/help": state.text("help.text", lang, contacts=contacts),
+            "/help": help.help_text(state, lang),
             "/support": state.text(
                 "support_path.text", lang, grounding=grounding, contacts=contacts
             ),

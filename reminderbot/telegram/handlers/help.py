@@ -18,17 +18,17 @@ def support_contacts(state: AppState, lang: str) -> str:
     )
 
 
+def help_text(state: AppState, lang: str) -> str:
+    return state.text(
+        "help.text",
+        lang,
+        contacts=support_contacts(state, lang),
+        most=state.text(f"numbers.{schedules.MAX_DAILY_TIMES}", lang),
+    )
+
+
 async def help_command(update: Update, context: BotContext) -> None:
     """Everything a person can do, in one message."""
     state = context.state
     lang = state.language_for(update.effective_user)
-    await reply(
-        update,
-        context,
-        state.text(
-            "help.text",
-            lang,
-            contacts=support_contacts(state, lang),
-            most=state.text(f"numbers.{schedules.MAX_DAILY_TIMES}", lang),
-        ),
-    )
+    await reply(update, context, help_text(state, lang))
