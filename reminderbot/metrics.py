@@ -15,10 +15,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 SENT, SKIPPED, FAILED = "sent", "skipped", "failed"
-# Reasons whose delivery ends as failed (the rest of the final reasons end as skipped).
-FAILED_REASONS = frozenset({"stale", "uncertain", "blocked", "chat_not_found", "rejected"})
-# Reasons that only schedule another attempt: not an outcome yet.
-RETRY_REASONS = frozenset({"timeout", "network", "retry", "in_flight"})
 UPDATE_KINDS = ("message", "callback_query", "other")
 PEOPLE_STATES = ("active", "paused", "unreachable", "stopped", "paired")
 
@@ -98,10 +94,3 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def outcome_of(reason: str) -> str | None:
-    """The outcome a final reason stands for; None while another attempt is coming."""
-    if reason in RETRY_REASONS:
-        return None
-    return FAILED if reason in FAILED_REASONS else SKIPPED

@@ -31,7 +31,7 @@ from reminderbot.content import ContentKind
 from reminderbot.delivery.dispatcher import Dispatcher, TickStats
 from reminderbot.delivery.reminder import CHECKIN, PAUSE_FROM_REMINDER
 from reminderbot.delivery.shared_rate import leader_for
-from reminderbot.metrics import SENT, Metrics, TickFigures, outcome_of
+from reminderbot.metrics import SENT, Metrics, TickFigures
 from reminderbot.services import stats
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.concurrency import PerPersonUpdates
@@ -278,20 +278,9 @@ async def _tick(context: BotContext) -> None:
 
 
 def tick_figures(stats: TickStats) -> TickFigures:
-    # The dispatcher counts final outcomes by (status, reason) and each send's lateness; an
-    # older dispatcher only counts reasons, whose outcome is then told by the reason itself.
-    counted = getattr(stats, "outcomes", None)
-    outcomes: dict[tuple[str, str], int] = {(SENT, ""): 0}
-    if counted is not None:
-        for (status, reason), count in counted.items():
-            outcomes[(str(status), str(reason))] = count
-    else:
-        outcomes[(SENT, "")] = stats.sent
-        for reason, count in stats.reasons.items():
-            outcome = outcome_of(str(reason))
-            if outcome is not None:
-                key = (outcome, str(reason))
-                outcomes[key] = outcomes.get(key, 0) + count
+    outcomes = {(SENT, ""): 0} | {
+        (str(status), str(reason)): count for (status, reason), count in stats.outcomes.items()
+    }
     return TickFigures(
         claimed=stats.claimed,
         sent=stats.sent,
@@ -299,7 +288,7 @@ def tick_figures(stats: TickStats) -> TickFigures:
         failed=stats.failed,
         rate_limited=stats.rate_limited,
         outcomes=outcomes,
-        lateness_seconds=tuple(getattr(stats, "lateness", ())),
+        lateness_seconds=tuple(stats.lateness),
     )
 
 
