@@ -311,3 +311,10 @@ def test_too_many_support_contacts_are_refused(tmp_path: Path) -> None:
     contacts = [{"name": "N", "contact": "C"} for _ in range(30)]
     env = {"REMINDERBOT_TOKEN": "1:x", "REMINDERBOT_SUPPORT_CONTACTS": json.dumps(contacts)}
     assert_one_clear_sentence(run_cli("run", cwd=tmp_path, env=env), "REMINDERBOT_SUPPORT_CONTACTS")
+
+
+def test_config_named_by_absolute_path_works_from_another_folder(tmp_path: Path) -> None:
+    """Issue 12: REMINDERBOT_CONFIG with an absolute path used to fail on its relative words."""
+    env = {"REMINDERBOT_CONFIG": str(REPO / "config" / "reminderbot.toml")}
+    result = run_cli("messages", "check", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
