@@ -166,3 +166,25 @@ async def test_a_post_that_is_not_an_update_is_refused(
         HOOK, data=b"not json", headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
     )
     assert response.status == 400
+
+
+async def test_metrics_count_429s_and_failures_by_reason(
+    harness: BotHarness,
+    clock: FakeClock,
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    sam = ALEX + 1
+    for user_id in (ALEX, sam):
+        await harness.join(user_id)
+        await harness.command(user_id, "/times", "09:00")
+    harness.double.fail_next("sendMessage", chat_id=ALEX, error="429", retry_after=1)
+    harness.double.fail_next("sendMessage", chat_id=sam, error="403")
+    clock.set(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    assert await run_tick(harness.dispatcher, metrics_of(harness.application))
+
+    after = samples(await (await client.get("/metrics")).text())
+    assert after[("reminderbot_telegram_429_total", ())] == 1
+    assert after[("reminderbot_deliveries_total", (("outcome", "sent"), ("reason", "")))] == 1
+    failed = ("reminderbot_deliveries_total", (("outcome", "failed"), ("reason", "blocked")))
+    assert after[failed] == 1
+    assert after[("reminderbot_people", (("state", "unreachable"),))] == 1
