@@ -246,9 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="run the bot with long polling",
-        description="Apply pending database migrations, then run the bot with long polling. "
-        "Needs REMINDERBOT_TOKEN.",
+        help="run the bot (long polling, or webhook mode with REMINDERBOT_WEBHOOK_URL)",
+        description="Apply pending database migrations, then run the bot: long polling, or "
+        "webhook mode when REMINDERBOT_WEBHOOK_URL is set. Serves /healthz and /metrics on "
+        "REMINDERBOT_LISTEN. Needs REMINDERBOT_TOKEN.",
     )
     run.set_defaults(func=cmd_run)
 
