@@ -212,3 +212,22 @@ async def test_webhook_mode_sets_the_webhook_serves_it_and_refuses_a_wrong_secre
     assert any(m.startswith("reminderbot ") and "started (webhook)" in m for m in messages)
     assert messages[-1] == "reminderbot stopped"
     assert not [m for m in messages if re.search(rf"\b{A}\b", m)]
+
+
+async def test_a_refused_webhook_stops_start_up_with_one_sentence(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    server.state.add_fault("chat_not_found", method="setWebhook")  # any 400 from Telegram
+    bot = await start_bot(
+        server,
+        tmp_path / "bot.db",
+        REMINDERBOT_WEBHOOK_URL="https://bot.example.org/telegram/updates",
+        REMINDERBOT_WEBHOOK_SECRET=SECRET,
+    )
+    _, err = await asyncio.wait_for(bot.communicate(), 60)
+    log = err.decode()
+    assert bot.returncode == 2, log
+    assert "Traceback" not in log
+    last = log.strip().splitlines()[-1]
+    assert "REMINDERBOT_WEBHOOK_URL" in last and "setWebhook" in last
+    assert SECRET not in log

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram.error import Conflict, TelegramError
+from telegram.error import BadRequest, Conflict, Forbidden, TelegramError
 from telegram.ext import Application
 
 from reminderbot import __version__
@@ -99,9 +99,16 @@ async def serve(application: Application, settings: Settings) -> None:  # type: 
             ) from exc
         bound = runner.addresses[0][:2] if runner.addresses else (host, port)
         if webhook_url:
-            await application.bot.set_webhook(
-                webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
-            )
+            try:
+                await application.bot.set_webhook(
+                    webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+                )
+            except (BadRequest, Forbidden) as exc:
+                # Telegram's own words say what is wrong with the address (never the secret).
+                raise ServeError(
+                    f"Telegram refused setWebhook ({exc.message}); check REMINDERBOT_WEBHOOK_URL: "
+                    "a public https:// address on port 443, 80, 88 or 8443."
+                ) from exc
             mode = "webhook"
         else:
             assert application.updater is not None
