@@ -25,6 +25,7 @@ from reminderbot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Settings, load_s
 from reminderbot.content import Catalog, load_catalog
 from reminderbot.sandbox.due_now import due_now_hook
 from reminderbot.sandbox.runner import (
+    PUBLIC_WEBHOOK_URL,
     WebhookBot,
     start_bot,
     start_webhook_bot,
@@ -553,3 +554,35 @@ async def test_two_paired_partners(sandbox: Sandbox, words: Words) -> None:
     await next_reminder(sandbox, B)
     assert reminders(state, A) == []
     assert state.violations == []
+
+
+async def test_webhook_mode_through_the_sandbox(
+    tmp_path: Path, words: Words, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One instance in webhook mode: updates arrive by POST, none by getUpdates, and an update
+    sent while the instance is down waits for it."""
+    monkeypatch.setenv("REMINDERBOT_TICK_SECONDS", "0.2")
+    async with Sandbox.open(f"sqlite+aiosqlite:///{tmp_path / 'hook.db'}") as sandbox:
+        state = sandbox.state
+        (instance,) = await sandbox.start_webhook_bots(1)
+        assert (state.webhook_url, state.webhook_secret) == (
+            PUBLIC_WEBHOOK_URL,
+            sandbox.webhook_secret,
+        )
+        await onboard(sandbox, words, A)
+        delivered = [a for a in state.webhook_attempts if a.delivered]
+        assert len(delivered) == 2  # /start and the consent press
+        assert {a.target for a in delivered} == {instance.url}
+        assert state.calls_to("getUpdates") == []
+        await next_reminder(sandbox, A)
+
+        assert await sandbox.kill_webhook_bot(0) == -9
+        state.send_text(A, "/help")
+        await eventually(lambda: state.webhook_attempts[-1].error == "Connection refused")
+        await sandbox.restart_webhook_bot(0)
+        most = words(f"numbers.{MAX_DAILY_TIMES}")
+        help_start = words.prefix("help.text", "contacts", most=most)
+        await eventually(lambda: text_of(state.bot_messages(A)[-1]).startswith(help_start))
+        assert await sandbox.stop_webhook_bots() == [0]
+        assert state.webhook_url == PUBLIC_WEBHOOK_URL  # a stopping replica leaves it set
+        assert state.violations == []
