@@ -13,14 +13,17 @@ import os
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
+from reminderbot.content import load_catalog
 from reminderbot.delivery.dispatcher import LEASE, Dispatcher
 from reminderbot.delivery.shared_rate import (
     LOCK_CLASS,
@@ -28,13 +31,29 @@ from reminderbot.delivery.shared_rate import (
     SendingLeader,
     leader_for,
 )
+from reminderbot.sandbox.state import Person as SandboxPerson
+from reminderbot.sandbox.state import SandboxState
+from reminderbot.sandbox.webhook import SECRET_HEADER
+from reminderbot.storage import repositories
 from reminderbot.storage.db import SessionFactory, create_engine, create_session_factory
-from reminderbot.storage.models import CheckIn, Delivery, DeliveryStatus, Person
+from reminderbot.storage.migrate import upgrade
+from reminderbot.storage.models import CheckIn, Delivery, DeliveryStatus, Person, Schedule
 from reminderbot.telegram.app import run_tick
 from tests.bench.dispatch_bench import add_people
 from tests.support import databases
 from tests.support.botdouble import BotDouble
-from tests.support.harness import BotHarness, FakeClock, catalog
+from tests.support.harness import REPO, BotHarness, FakeClock, catalog
+from tests.test_e2e import (
+    Sandbox,
+    Words,
+    eventually,
+    eventually_async,
+    next_reminder,
+    onboard,
+    press,
+    with_text,
+)
+from tests.test_e2e import _settings as e2e_settings
 
 ALEX = 4201
 DUE = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -404,3 +423,210 @@ async def test_a_database_out_of_reach_is_an_outage_for_the_tick_not_a_lost_lead
     outage = [r for r in caplog.records if "cannot reach the database" in r.getMessage()]
     assert len(outage) == 1
     assert double.calls_to("sendMessage") == []
+
+
+# --------------------------------------------------------------------------- end to end
+# Three `reminderbot run` processes in webhook mode on one PostgreSQL database, behind the
+# sandbox's round robin, which holds one flood limit (30 sends a second) across all of them.
+E2E_PEOPLE = 60
+E2E_FIRST_CHAT = 10_000_001  # add_people gives people 1..N the chats 10_000_001..
+A = 111  # one of the sandbox's own people, for the conversations
+
+
+@dataclass
+class Deployment:
+    sandbox: Sandbox
+    engine: AsyncEngine  # the bots' database, for the test's own reads and writes
+    words: Words
+
+    @property
+    def state(self) -> SandboxState:
+        return self.sandbox.state
+
+    async def sender_pid(self) -> int | None:
+        names = await sender_names(self.engine)
+        return int(names[0].rsplit(":", 1)[1]) if len(names) == 1 else None
+
+    async def count(self, status: DeliveryStatus) -> int:
+        return (await statuses(self.engine))[status.value]
+
+    def reminders_per_chat(self) -> Counter[int]:
+        return Counter(
+            int(call.chat_id)
+            for call in self.state.calls_to("sendMessage", ok=True)
+            if call.chat_id is not None and int(call.chat_id) >= E2E_FIRST_CHAT
+        )
+
+    def handled_by(self, since: int) -> list[str]:
+        """Which instance took each update delivered since attempt number ``since``."""
+        return [a.target for a in self.state.webhook_attempts[since:] if a.delivered]
+
+
+@pytest.fixture
+async def e2e_database(postgres_url: str) -> AsyncIterator[str]:
+    """A database of its own for the bot processes (a process cannot be given a schema),
+    migrated before they start, dropped after."""
+    name = f"reminderbot_e2e_{os.getpid()}"
+    admin = create_engine(postgres_url)
+    drop = text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    async with admin.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(drop)
+        await connection.execute(text(f"CREATE DATABASE {name}"))
+    url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    engine = create_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+    try:
+        yield url
+    finally:
+        async with admin.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(drop)
+        await admin.dispose()
+
+
+@pytest.fixture
+async def deployment(e2e_database: str) -> AsyncIterator[Deployment]:
+    engine = create_engine(e2e_database)
+    words = Words(load_catalog(REPO / "messages"), e2e_settings().practice_name)
+    try:
+        async with Sandbox.open(e2e_database) as sandbox:
+            for i in range(E2E_PEOPLE):
+                chat = E2E_FIRST_CHAT + i
+                sandbox.state.add_person(
+                    SandboxPerson(user_id=chat, first_name=f"P{i}", label=f"P{i}", started=True)
+                )
+            await sandbox.start_webhook_bots(3, env={"REMINDERBOT_TICK_SECONDS": "0.5"})
+            yield Deployment(sandbox, engine, words)
+            assert sandbox.state.violations == []
+            assert await sandbox.stop_webhook_bots() == [0] * len(sandbox.webhook_bots)
+    finally:
+        await engine.dispose()
+
+
+async def due_together(deployment: Deployment) -> None:
+    """About 60 people, each with a reminder due at the same moment, two seconds from now."""
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    await add_people(deployment.engine, E2E_PEOPLE, due)
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+async def test_e2e_three_instances_send_each_of_60_reminders_once_with_no_429(
+    deployment: Deployment,
+) -> None:
+    await due_together(deployment)
+    await eventually_async(
+        lambda: _at_least(deployment, DeliveryStatus.SENT, E2E_PEOPLE), seconds=30
+    )
+    await asyncio.sleep(2.0)  # later ticks, on any instance, send nothing more
+
+    counts = deployment.reminders_per_chat()
+    assert len(counts) == E2E_PEOPLE and set(counts.values()) == {1}
+    assert [c for c in deployment.state.calls_to("sendMessage", ok=False)] == []
+
+
+async def _at_least(deployment: Deployment, status: DeliveryStatus, count: int) -> bool:
+    return await deployment.count(status) >= count
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+async def test_e2e_kill_9_of_the_sending_instance_at_a_due_minute_loses_nothing(
+    deployment: Deployment,
+) -> None:
+    sandbox = deployment.sandbox
+    await due_together(deployment)
+    await eventually(lambda: len(deployment.reminders_per_chat()) >= 10, seconds=20)
+    sender = await deployment.sender_pid()
+    index = [bot.process.pid for bot in sandbox.webhook_bots].index(sender)
+    assert await sandbox.kill_webhook_bot(index) == -9
+
+    # Another instance takes over and sends what the dead one had not claimed; its claims
+    # wait for their lease (run out here at once, as two minutes would).
+    async def taken_over() -> bool:
+        pid = await deployment.sender_pid()
+        return pid is not None and pid != sender
+
+    await eventually_async(taken_over, seconds=10)
+    claimed_or_sent = [DeliveryStatus.SENT.value, DeliveryStatus.CLAIMED.value]
+
+    async def drained() -> bool:
+        counts = await statuses(deployment.engine)
+        return sum(counts[s] for s in claimed_or_sent) == E2E_PEOPLE and not (
+            await _due_schedules(deployment)
+        )
+
+    await eventually_async(drained, seconds=20)
+    await sandbox.expire_leases()
+    await eventually_async(
+        lambda: _at_least(deployment, DeliveryStatus.SENT, E2E_PEOPLE), seconds=20
+    )
+
+    counts = deployment.reminders_per_chat()
+    assert len(counts) == E2E_PEOPLE  # nobody lost
+    # Only what was in flight at the kill may arrive twice.
+    assert sum(counts.values()) - E2E_PEOPLE <= 1
+    assert deployment.state.calls_to("sendMessage", ok=False) == []
+
+
+async def _due_schedules(deployment: Deployment) -> int:
+    async with create_session_factory(deployment.engine)() as session:
+        query = select(func.count()).where(Schedule.next_due_at <= datetime.now(UTC))
+        return int((await session.execute(query)).scalar_one())
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+async def test_e2e_consent_timezone_and_note_each_span_two_instances(
+    deployment: Deployment,
+) -> None:
+    state, words = deployment.state, deployment.words
+    start = len(state.webhook_attempts)
+    await onboard(deployment.sandbox, words, A)  # /start through one, the yes through another
+    state.send_text(A, "Berlin")  # the timezone answer through a third
+    times = e2e_settings().default_reminder_time.strftime("%H:%M")
+    answer = words("settings.timezone_set", timezone="Europe/Berlin", times=times)
+    await eventually(lambda: with_text(state, A, answer))
+    assert len(set(deployment.handled_by(start))) == 3
+
+    reminder = await next_reminder(deployment.sandbox, A)
+    before = len(state.webhook_attempts)
+    press(state, A, reminder, words("buttons.mood_steady"))
+    await eventually(lambda: with_text(state, A, words("notes.offer")))
+    state.send_text(A, "a quiet morning together")
+    await eventually(lambda: with_text(state, A, words("notes.kept")))
+    tap, note = deployment.handled_by(before)
+    assert tap != note
+    async with create_session_factory(deployment.engine)() as session:
+        notes = (await session.execute(select(CheckIn.note))).scalars().all()
+    assert notes == ["a quiet morning together"]
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+async def test_e2e_a_post_with_a_wrong_secret_is_refused_and_changes_nothing(
+    deployment: Deployment,
+) -> None:
+    stranger = 333
+    update = {
+        "update_id": 999_999,
+        "message": {
+            "message_id": 1,
+            "date": int(datetime.now(UTC).timestamp()),
+            "chat": {"id": stranger, "type": "private", "first_name": "S"},
+            "from": {"id": stranger, "is_bot": False, "first_name": "S"},
+            "text": "/start",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+        },
+    }
+    async with aiohttp.ClientSession() as client:
+        for headers in ({SECRET_HEADER: "not-the-secret"}, {}):
+            url = deployment.sandbox.webhook_bots[0].url
+            async with client.post(url, json=update, headers=headers) as response:
+                assert response.status in (401, 403)
+    await asyncio.sleep(1.0)
+    assert [c for c in deployment.state.calls if c.chat_id == stranger] == []
+    async with create_session_factory(deployment.engine)() as session:
+        assert await repositories.person_by_telegram_id(session, stranger) is None
