@@ -500,7 +500,8 @@ async def deployment(e2e_database: str) -> AsyncIterator[Deployment]:
             await sandbox.start_webhook_bots(3, env={"REMINDERBOT_TICK_SECONDS": "0.5"})
             yield Deployment(sandbox, engine, words)
             assert sandbox.state.violations == []
-            assert await sandbox.stop_webhook_bots() == [0] * len(sandbox.webhook_bots)
+            # A clean stop (SIGINT) ends with 0; -9 only for an instance a test killed.
+            assert set(await sandbox.stop_webhook_bots()) <= {0, -9}
     finally:
         await engine.dispose()
 
