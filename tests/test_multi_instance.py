@@ -567,8 +567,9 @@ async def test_e2e_kill_9_of_the_sending_instance_at_a_due_minute_loses_nothing(
 
     counts = deployment.reminders_per_chat()
     assert len(counts) == E2E_PEOPLE  # nobody lost
-    # Only what was in flight at the kill may arrive twice.
-    assert sum(counts.values()) - E2E_PEOPLE <= 1
+    # Only what was in flight at the kill may arrive twice: outcomes are committed per chunk
+    # of rate/10 messages (3 at 30/s), so at most that chunk.
+    assert sum(counts.values()) - E2E_PEOPLE <= 3
     assert deployment.state.calls_to("sendMessage", ok=False) == []
 
 
