@@ -551,15 +551,22 @@ async def test_e2e_kill_9_of_the_sending_instance_at_a_due_minute_loses_nothing(
         return pid is not None and pid != sender
 
     await eventually_async(taken_over, seconds=10)
-    claimed_or_sent = [DeliveryStatus.SENT.value, DeliveryStatus.CLAIMED.value]
+    killed_at = datetime.now(UTC)
 
-    async def drained() -> bool:
-        counts = await statuses(deployment.engine)
-        return sum(counts[s] for s in claimed_or_sent) == E2E_PEOPLE and not (
-            await _due_schedules(deployment)
+    async def only_the_dead_ones_claims_left() -> bool:
+        """Everyone else's reminder went out; what is still claimed was claimed before the
+        kill (by the dead instance), so running its lease out touches nothing live."""
+        async with create_session_factory(deployment.engine)() as session:
+            rows = (await session.execute(select(Delivery.status, Delivery.claimed_at))).all()
+        open_claims = [at for status, at in rows if status is DeliveryStatus.CLAIMED]
+        sent = sum(status is DeliveryStatus.SENT for status, _ in rows)
+        return (
+            sent + len(open_claims) == E2E_PEOPLE
+            and all(at < killed_at for at in open_claims)
+            and not await _due_schedules(deployment)
         )
 
-    await eventually_async(drained, seconds=20)
+    await eventually_async(only_the_dead_ones_claims_left, seconds=20)
     await sandbox.expire_leases()
     await eventually_async(
         lambda: _at_least(deployment, DeliveryStatus.SENT, E2E_PEOPLE), seconds=20
