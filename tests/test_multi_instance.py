@@ -543,6 +543,7 @@ async def test_e2e_kill_9_of_the_sending_instance_at_a_due_minute_loses_nothing(
     sender = await deployment.sender_pid()
     index = [bot.process.pid for bot in sandbox.webhook_bots].index(sender)
     assert await sandbox.kill_webhook_bot(index) == -9
+    killed_at = datetime.now(UTC)  # any claim after this is another instance's
 
     # Another instance takes over and sends what the dead one had not claimed; its claims
     # wait for their lease (run out here at once, as two minutes would).
@@ -551,7 +552,6 @@ async def test_e2e_kill_9_of_the_sending_instance_at_a_due_minute_loses_nothing(
         return pid is not None and pid != sender
 
     await eventually_async(taken_over, seconds=10)
-    killed_at = datetime.now(UTC)
 
     async def only_the_dead_ones_claims_left() -> bool:
         """Everyone else's reminder went out; what is still claimed was claimed before the
