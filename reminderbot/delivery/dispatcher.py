@@ -25,7 +25,6 @@ import contextlib
 import enum
 import logging
 import time as monotonic_time
-import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,12 +38,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.warnings import PTBDeprecationWarning
 
 from reminderbot.content import Audience as ContentAudience
 from reminderbot.content import Catalog, ContentItem, ContentKind
 from reminderbot.delivery.changes import PersonChanges
-from reminderbot.delivery.pacing import Pacer
+from reminderbot.delivery.pacing import SENDING_REMINDERS, Pacer, retry_after_seconds
 from reminderbot.delivery.reminder import reminder_markup, reminder_text
 from reminderbot.delivery.rotation import pick
 from reminderbot.delivery.shared_rate import SendingLeader
@@ -260,6 +258,9 @@ class Dispatcher:
         stats = TickStats()
         if self._running:
             return stats
+        # Everything this tick sends is paced here, and a 429 is handled here (not retried
+        # by the bot's own reply retries, telegram/retries.py).
+        SENDING_REMINDERS.set(True)
         self._running = True
         started = monotonic_time.monotonic()
         try:
@@ -676,7 +677,7 @@ class Dispatcher:
             except RetryAfter as exc:
                 # Wait out Telegram's retry_after for everyone, then send this one after it.
                 stats.rate_limited += 1
-                self.pacer.block_for(_retry_after_seconds(exc))
+                self.pacer.block_for(retry_after_seconds(exc))
                 continue
             except Forbidden:
                 return self._unreachable(message, Reason.BLOCKED, stats)
@@ -934,11 +935,3 @@ _OUTCOME_COLUMNS = (
 def _log_internal(what: str, item_id: int, person_id: int, error: BaseException) -> None:
     # Ids and the error's type only: an exception's message may quote a person's words.
     log.error("internal error %s (person %s): %s", what % item_id, person_id, type(error).__name__)
-
-
-def _retry_after_seconds(error: RetryAfter) -> float:
-    # PTB 22 warns that retry_after becomes a timedelta; accept both without the warning.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value: int | timedelta = error.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -9,12 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import timedelta
+
+from telegram.error import RetryAfter
+from telegram.warnings import PTBDeprecationWarning
 
 # Stay a little under the limit: a 429 costs far more than half a percent of throughput, and
 # this leaves 5 ms of margin per second at 30/s for timing jitter.
 HEADROOM = 0.995
 PER_CHAT_INTERVAL = 1.0
+
+# Set inside the dispatcher's tick: its sends are paced by the Pacer and their 429s handled by
+# the dispatcher, so the bot's retry of refused replies leaves them alone.
+SENDING_REMINDERS: ContextVar[bool] = ContextVar("sending_reminders", default=False)
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    # PTB 22 warns that retry_after becomes a timedelta; accept both without the warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: int | timedelta = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class Pacer:

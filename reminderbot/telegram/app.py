@@ -49,6 +49,7 @@ from reminderbot.telegram.handlers import (
     settings,
     support,
 )
+from reminderbot.telegram.retries import RetryRefusedReplies
 
 log = logging.getLogger(__name__)
 
@@ -356,6 +357,8 @@ def build_application(
         .post_shutdown(_post_shutdown)
         # Different people's updates side by side, each person's in order (telegram/concurrency).
         .concurrent_updates(PerPersonUpdates())
+        # A reply refused with 429 in a burst is sent again after its wait (telegram/retries).
+        .rate_limiter(RetryRefusedReplies())
     )
     if request is not None:
         builder = builder.request(request)
