@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -390,9 +391,29 @@ async def test_couple_prompts_go_out_only_while_both_said_yes(
         assert all(t in couple_texts(harness) for t in texts)
 
 
-async def test_a_no_between_claim_and_send_stops_a_couple_prompt(
-    harness: BotHarness, clock: FakeClock
+async def _sam_says_no(harness: BotHarness) -> None:
+    await harness.command(SAM, "/settings")
+    await harness.press(SAM, "set:partnermenu")
+    await harness.press(SAM, "set:couple:toggle")
+
+
+async def _sam_pauses_shared_prompts(harness: BotHarness) -> None:
+    await harness.command(SAM, "/pause")
+    await harness.press(SAM, "pause:shared")
+    await harness.press(SAM, "pause:s:open")
+
+
+@pytest.mark.parametrize(
+    "between",
+    [
+        pytest.param(_sam_says_no, id="a-later-no"),
+        pytest.param(_sam_pauses_shared_prompts, id="a-shared-pause"),
+    ],
+)
+async def test_a_change_between_claim_and_send_stops_a_couple_prompt(
+    harness: BotHarness, clock: FakeClock, between: Callable[[BotHarness], Awaitable[None]]
 ) -> None:
+    """A no, or a shared pause, that lands after the claim still stops the prompt for both."""
     from reminderbot.delivery.dispatcher import TickStats
 
     await pair(harness)
@@ -402,9 +423,7 @@ async def test_a_no_between_claim_and_send_stops_a_couple_prompt(
     stats = TickStats()
     claimed = await harness.dispatcher._claim(stats)
     assert {m.kind for m in claimed} == {ContentKind.COUPLE_PROMPT}
-    await harness.command(SAM, "/settings")
-    await harness.press(SAM, "set:partnermenu")
-    await harness.press(SAM, "set:couple:toggle")
+    await between(harness)
     await harness.dispatcher._send_all(claimed, stats)
     assert reminder_texts(harness, ALEX) == reminder_texts(harness, SAM) == []
 
@@ -1078,22 +1097,3 @@ async def test_a_stopped_partner_hears_nothing(harness: BotHarness, clock: FakeC
     await harness.command(ALEX, "/unpair")
     await harness.press(ALEX, "unpair:yes")
     assert calls_to_chat(harness, SAM)[before:] == []
-
-
-async def test_a_shared_pause_between_claim_and_send_stops_a_couple_prompt(
-    harness: BotHarness, clock: FakeClock
-) -> None:
-    from reminderbot.delivery.dispatcher import TickStats
-
-    await pair(harness)
-    await only_couple_prompts(harness, ALEX, opt_in=True)
-    await only_couple_prompts(harness, SAM, opt_in=True)
-    clock.set(utc(2026, 3, 2, 9))
-    stats = TickStats()
-    claimed = await harness.dispatcher._claim(stats)
-    assert {m.kind for m in claimed} == {ContentKind.COUPLE_PROMPT}
-    await harness.command(SAM, "/pause")
-    await harness.press(SAM, "pause:shared")
-    await harness.press(SAM, "pause:s:open")
-    await harness.dispatcher._send_all(claimed, stats)
-    assert reminder_texts(harness, ALEX) == reminder_texts(harness, SAM) == []
