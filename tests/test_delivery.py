@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from reminderbot.delivery.dispatcher import LEASE, Dispatcher, Reason, TickStats
+from reminderbot.delivery.dispatcher import LEASE, Reason, TickStats
 from reminderbot.storage.db import create_session_factory
 from reminderbot.storage.models import CheckIn, Delivery, DeliveryStatus, Mood, Person, Schedule
 from tests.support.databases import engine_for
-from tests.support.harness import BotHarness, FakeClock
+from tests.support.harness import BotHarness, FakeClock, make_dispatcher
 
 ALEX = 6001
 SAM = 6002
@@ -318,15 +318,7 @@ async def test_restart_sends_a_delivery_left_mid_send_exactly_once(
     stats = TickStats()
     await harness.dispatcher._claim(stats)  # claimed, then the process "dies" before sending
     assert reminders(harness, ALEX) == []
-    restarted = Dispatcher(
-        sessions=harness.state.sessions,
-        catalog=harness.state.catalog,
-        bot=harness.bot,
-        rate=None,
-        stale_after=timedelta(hours=2),
-        protect_content=True,
-        clock=clock,
-    )
+    restarted = make_dispatcher(harness.state.sessions, harness.bot, clock)
     await restarted.tick()
     assert reminders(harness, ALEX) == []  # the lease still holds
     clock.set(utc(2026, 3, 2, 9) + LEASE + timedelta(seconds=1))
@@ -444,15 +436,7 @@ async def test_two_dispatchers_racing_on_postgres_never_send_twice(
     engines = [engine_for(database_url), engine_for(database_url)]
     try:
         dispatchers = [
-            Dispatcher(
-                sessions=create_session_factory(engine),
-                catalog=harness.state.catalog,
-                bot=harness.bot,
-                rate=None,
-                stale_after=timedelta(hours=2),
-                protect_content=True,
-                clock=clock,
-            )
+            make_dispatcher(create_session_factory(engine), harness.bot, clock)
             for engine in engines
         ]
         for d in dispatchers:
@@ -478,15 +462,8 @@ async def test_claimed_ahead_of_time_and_sent_on_time_never_early(
     due = datetime.now(UTC) + timedelta(seconds=0.6)
     async with harness.state.sessions.begin() as session:
         await session.execute(update(Schedule).values(next_due_at=due))
-    dispatcher = Dispatcher(
-        sessions=harness.state.sessions,
-        catalog=harness.state.catalog,
-        bot=harness.bot,
-        rate=30,
-        stale_after=timedelta(hours=2),
-        protect_content=True,
-        clock=lambda: datetime.now(UTC),
-        tick_seconds=1.0,
+    dispatcher = make_dispatcher(
+        harness.state.sessions, harness.bot, lambda: datetime.now(UTC), rate=30, tick_seconds=1.0
     )
     await dispatcher.tick()
     (reminder,) = [c for c in harness.seen(ALEX) if "protect_content" in c.params]

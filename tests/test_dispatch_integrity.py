@@ -23,7 +23,7 @@ from reminderbot.delivery import dispatcher as dispatcher_module
 from reminderbot.delivery.dispatcher import LEASE, Dispatcher, Reason, TickStats
 from reminderbot.storage.models import Delivery, DeliveryStatus, Person, Schedule
 from reminderbot.telegram.app import run_tick
-from tests.support.harness import BotHarness, FakeClock
+from tests.support.harness import BotHarness, FakeClock, make_dispatcher
 
 NINE = datetime(2026, 3, 2, 9, tzinfo=UTC)
 SECRET_WORDS = "words-that-must-never-reach-a-log"
@@ -65,16 +65,7 @@ async def delivery_of(harness: BotHarness, chat: int) -> Delivery:
 
 
 def own_dispatcher(harness: BotHarness, clock: Callable[[], datetime], **kw: Any) -> Dispatcher:
-    return Dispatcher(
-        sessions=harness.state.sessions,
-        catalog=harness.state.catalog,
-        bot=harness.bot,
-        rate=None,
-        stale_after=timedelta(hours=2),
-        protect_content=True,
-        clock=clock,
-        **kw,
-    )
+    return make_dispatcher(harness.state.sessions, harness.bot, clock, **kw)
 
 
 # --------------------------------------------------------------------------- poisoned rows

@@ -42,7 +42,7 @@ from reminderbot.telegram.app import run_tick
 from tests.bench.dispatch_bench import add_people
 from tests.support import databases
 from tests.support.botdouble import BotDouble
-from tests.support.harness import REPO, BotHarness, FakeClock, catalog
+from tests.support.harness import REPO, BotHarness, FakeClock, make_dispatcher
 from tests.test_e2e import (
     Sandbox,
     Words,
@@ -87,15 +87,7 @@ def instance(
     engine: AsyncEngine, bot: Bot, rate: float | None, clock: Callable[[], datetime]
 ) -> Dispatcher:
     """One instance's dispatcher, wired as the app wires it (leader election included)."""
-    dispatcher = Dispatcher(
-        sessions=create_session_factory(engine),
-        catalog=catalog(),
-        bot=bot,
-        rate=rate,
-        stale_after=timedelta(hours=2),
-        protect_content=True,
-        clock=clock,
-    )
+    dispatcher = make_dispatcher(create_session_factory(engine), bot, clock, rate=rate)
     dispatcher.leader = leader_for(engine)
     return dispatcher
 

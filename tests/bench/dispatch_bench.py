@@ -42,7 +42,7 @@ from reminderbot.storage.migrate import upgrade
 from reminderbot.storage.models import Person, Schedule
 from tests.support.botdouble import BotDouble
 from tests.support.databases import POSTGRES_URL, drop_postgres_schema, prepare_postgres
-from tests.support.harness import catalog
+from tests.support.harness import make_dispatcher
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_SCHEMA = "reminderbot_bench"
@@ -141,15 +141,7 @@ async def make_bot(double: BotDouble) -> Bot:
 def dispatcher_for(
     engine: AsyncEngine, bot: Bot, rate: float | None, clock: Callable[[], datetime]
 ) -> Dispatcher:
-    return Dispatcher(
-        sessions=create_session_factory(engine),
-        catalog=catalog(),
-        bot=bot,
-        rate=rate,
-        stale_after=timedelta(hours=2),
-        protect_content=True,
-        clock=clock,
-    )
+    return make_dispatcher(create_session_factory(engine), bot, clock, rate=rate)
 
 
 async def throughput(backend: Backend, count: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ double recorded, which is exactly what that person would see.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from telegram import Update
+from telegram import Bot, Update
 
 from reminderbot.config import Settings, SupportContact
 from reminderbot.content import Catalog, load_catalog
@@ -62,6 +62,28 @@ def catalog() -> Catalog:
     if _catalog is None:
         _catalog = load_catalog(REPO / "messages", "en")
     return _catalog
+
+
+def make_dispatcher(
+    sessions: SessionFactory,
+    bot: Bot,
+    clock: Callable[[], datetime],
+    *,
+    rate: float | None = None,
+    **kw: Any,
+) -> Dispatcher:
+    """A dispatcher with the settings tests and benchmarks share (stale after two hours,
+    content protected); ``kw`` passes anything else the Dispatcher takes."""
+    return Dispatcher(
+        sessions=sessions,
+        catalog=catalog(),
+        bot=bot,
+        rate=rate,
+        stale_after=timedelta(hours=2),
+        protect_content=True,
+        clock=clock,
+        **kw,
+    )
 
 
 def test_settings(**overrides: Any) -> Settings:
