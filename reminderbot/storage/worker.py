@@ -32,7 +32,10 @@ async def off_the_loop(sessions: SessionFactory, work: Work[T]) -> T:
 
 async def _in_own_loop(engine: AsyncEngine, work: Work[T]) -> T:
     # Connections belong to the loop that opened them: this loop gets its own, closed after.
-    own = create_async_engine(engine.url, pool=engine.sync_engine.pool.recreate())
+    # Its failures hide bound values as db.create_engine's do: no note reaches a log.
+    own = create_async_engine(
+        engine.url, pool=engine.sync_engine.pool.recreate(), hide_parameters=True
+    )
     try:
         async with create_session_factory(own).begin() as session:
             return await work(session)
