@@ -42,6 +42,17 @@ async def test_times_are_explained_as_one_to_a_number_in_words(harness: BotHarne
     assert most in harness.last_text(ALEX)
 
 
+async def test_the_times_command_in_the_menu_says_how_many_times(harness: BotHarness) -> None:
+    """The menu is where most people meet /times: its line says one to six, as /help does."""
+    most = harness.text(f"numbers.{MAX_DAILY_TIMES}")
+    (menu,) = harness.double.calls_to("setMyCommands")
+    commands = menu.params["commands"]
+    assert isinstance(commands, list)
+    (times,) = [c["description"] for c in commands if c["command"] == "times"]
+    assert f"one to {most}" in times
+    assert "/times 08:30 20:00" in times
+
+
 async def test_settings_show_checkin_buttons_as_always_there(harness: BotHarness) -> None:
     await harness.join(ALEX)
     await harness.command(ALEX, "/settings")
