@@ -2,7 +2,8 @@
 
 A pure function from data to PNG bytes, drawn in memory with matplotlib's Agg canvas (no pyplot,
 no files). Callers run it in a worker thread so drawing never holds up the event loop. It only
-ever shows dates and mood levels, never a person's own words.
+ever shows dates and mood levels, never a person's own words. Matplotlib is imported at the first
+drawing, not with the bot: it is a third of the bot's start-up.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from io import BytesIO
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from reminderbot.storage.models import Mood
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # About 1200 x 750 pixels: sharp on a phone, and under Telegram's 1280 px photo size.
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 8.0, 5.0, 150
@@ -60,6 +62,9 @@ def _row_label(label: str) -> str:
 
 def figure_for(chart: MoodChart) -> Figure:
     """The chart drawn on an Agg canvas, not yet saved (tests measure it)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
