@@ -165,6 +165,38 @@ def test_a_key_the_scan_cannot_work_out_is_reported_where_it_is(tmp_path: Path) 
     assert usage.used_keys() == {"kind.a", "kind.b"}
 
 
+def test_the_scan_finds_calls_written_over_lines_and_follows_names_into_other_modules(
+    tmp_path: Path,
+) -> None:
+    """Only modules that may call ``.text(`` are walked (the scan runs at every start); a call
+    broken over lines is still one, and an enum in a module without calls is still read."""
+    from reminderbot.content.usage import scan_code
+
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "kinds.py").write_text(
+        "import enum\n\nclass Kind(enum.StrEnum):\n    A = 'a'\n    B = 'b'\n"
+    )
+    (package / "mod.py").write_text(
+        "from pkg.kinds import Kind\n"
+        "\n"
+        "def each(state, lang):\n"
+        "    return [\n"
+        "        state\n"
+        "        .text(f'kind.{k.value}', lang)\n"
+        "        for k in Kind\n"
+        "    ]\n"
+    )
+    (package / "split.py").write_text(
+        "def split(catalog, lang):\n    return catalog.text (\n        'split.line', lang\n    )\n"
+    )
+    usage = scan_code(package)
+    assert usage.problems == []
+    assert usage.used_keys() == {"kind.a", "kind.b", "split.line"}
+    assert [(use.file, use.line) for use in usage.uses] == [("pkg/mod.py", 5), ("pkg/split.py", 2)]
+
+
 def test_the_bot_refuses_to_start_with_words_that_break_the_code(tmp_path: Path) -> None:
     def edit(ui: UI) -> None:
         ui["pause"]["done_until"] = ui["pause"]["done_until"].replace("{until}", "{untl}")

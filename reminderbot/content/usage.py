@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from reminderbot.content.types import Problem
@@ -41,6 +43,9 @@ KEY_FAMILIES: Mapping[str, str] = {
     "pairing.refused.{}": "reminderbot.services.pairing:Refusal",
 }
 _MOST_BINDINGS = 1000  # a key expression that varies more than this is reported, not expanded
+# Source that may hold a ``.text(`` call; only such modules are walked for calls (the others are
+# parsed only when a name is followed into them). The scan runs at every start of the bot.
+_MAY_CALL_TEXT = re.compile(r"\.\s*text\s*\(")
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ def scan_code(root: Path | None = None) -> CodeUsage:
     root = package_root() if root is None else root
     index = _Index(root)
     usage = CodeUsage()
-    for module in index.modules.values():
+    for module in index.calling_text():
         for call in module.text_calls():
             _Resolver(index, module).use(call, usage)
     usage.uses.sort(key=lambda use: (use.file, use.line))
@@ -96,10 +101,6 @@ class _Module:
         self.name = name
         self.file = file
         self.tree = tree
-        self.parents: dict[ast.AST, ast.AST] = {}
-        for node in ast.walk(tree):
-            for child in ast.iter_child_nodes(node):
-                self.parents[child] = node
         self.imports: dict[str, tuple[str, str | None]] = {}  # local name -> (module, name)
         self.assigned: dict[str, list[ast.expr]] = {}  # module-level name -> values
         self.classes: dict[str, ast.ClassDef] = {}
@@ -115,6 +116,14 @@ class _Module:
             else:
                 for target, value in _assignments(node):
                     self.assigned.setdefault(target, []).append(value)
+
+    @cached_property
+    def parents(self) -> dict[ast.AST, ast.AST]:
+        parents: dict[ast.AST, ast.AST] = {}
+        for node in ast.walk(self.tree):
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+        return parents
 
     def text_calls(self) -> Iterator[ast.Call]:
         for node in ast.walk(self.tree):
@@ -166,21 +175,42 @@ def _last_name(node: ast.AST) -> str | None:
 
 
 class _Index:
+    """The package's modules by dotted name, each parsed the first time it is needed."""
+
     def __init__(self, root: Path) -> None:
-        self.modules: dict[str, _Module] = {}
+        self._paths: dict[str, tuple[Path, str]] = {}  # name -> (path, file as reported)
+        self._parsed: dict[str, _Module] = {}
         package = root.name
         for path in sorted(root.rglob("*.py")):
             parts = [package, *path.relative_to(root).with_suffix("").parts]
             if parts[-1] == "__init__":
                 parts.pop()
-            name = ".".join(parts)
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
             file = "/".join([package, *path.relative_to(root).parts])
-            self.modules[name] = _Module(name, file, tree)
+            self._paths[".".join(parts)] = (path, file)
+
+    def module(self, name: str) -> _Module | None:
+        if name not in self._parsed:
+            if name not in self._paths:
+                return None
+            self._parse(name, self._paths[name][0].read_text(encoding="utf-8"))
+        return self._parsed[name]
+
+    def _parse(self, name: str, source: str) -> _Module:
+        path, file = self._paths[name]
+        module = _Module(name, file, ast.parse(source, filename=str(path)))
+        self._parsed[name] = module
+        return module
+
+    def calling_text(self) -> Iterator[_Module]:
+        """The modules whose source may call ``.text(``, in file order."""
+        for name, (path, _) in self._paths.items():
+            source = path.read_text(encoding="utf-8")
+            if _MAY_CALL_TEXT.search(source):
+                yield self._parsed.get(name) or self._parse(name, source)
 
     def family(self, target: str) -> list[str] | None:
         module_name, _, name = target.partition(":")
-        module = self.modules.get(module_name)
+        module = self.module(module_name)
         return None if module is None else module.enum_values(name)
 
 
@@ -455,7 +485,7 @@ class _Resolver:
         origin = self.module.imports.get(name)
         if origin is None or origin[1] is None:
             return None
-        module = self.index.modules.get(origin[0])
+        module = self.index.module(origin[0])
         return None if module is None else (module, origin[1])
 
     def _enum(self, name: str) -> list[str] | None:
@@ -475,7 +505,7 @@ class _Resolver:
         if origin is None:
             return None
         name = origin[0] if origin[1] is None else f"{origin[0]}.{origin[1]}"
-        return self.index.modules.get(name)
+        return self.index.module(name)
 
     def _member(self, owner: str, member: str) -> str | None:
         module_named = self._module_named(owner)
