@@ -8,8 +8,8 @@ import sys
 
 
 def test_the_bot_starts_without_importing_the_chart_library() -> None:
-    """Matplotlib (with numpy) took about a third of start-up; only /checkins' picture needs it,
-    so it is imported at the first drawing."""
+    """Matplotlib (with numpy) cost most of a second of every start; only /checkins' picture
+    needs it, so it is imported at the first drawing."""
     script = (
         "import sys\n"
         "import reminderbot.cli, reminderbot.telegram.app, reminderbot.telegram.serve\n"
