@@ -19,9 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from reminderbot.content.limits import MESSAGE_LIMIT, telegram_length
+from reminderbot.delivery.reminder import checkin_data, pause_data
 from reminderbot.services import chart
 from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import CheckIn, Mood
+from reminderbot.telegram import callbacks
 from tests.support.harness import BotHarness, FakeClock
 
 ALEX = 7001
@@ -74,7 +76,7 @@ async def test_a_word_after_a_tap_is_kept_with_that_checkin(
 ) -> None:
     await joined(harness, ALEX)
     delivery_id = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))
-    await harness.press(ALEX, f"ci:{delivery_id}:s")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.STEADY))
     offer = harness.double.calls_to("sendMessage", chat_id=ALEX)[-1]
     assert offer.params["text"] == harness.text("notes.offer")
     assert offer.params["protect_content"] is True
@@ -108,7 +110,7 @@ async def test_silence_is_fine_and_nothing_nags_later(
 ) -> None:
     await joined(harness, ALEX)
     delivery_id = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))
-    await harness.press(ALEX, f"ci:{delivery_id}:n")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.NEED_SPACE))
     before = len(harness.seen(ALEX))
     for minutes in (5, 10, 11, 60, 60 * 12):
         clock.set(utc(2026, 3, 2, 9) + timedelta(minutes=minutes))
@@ -131,8 +133,8 @@ async def test_a_changed_answer_is_not_offered_a_second_word(
 ) -> None:
     await joined(harness, ALEX)
     delivery_id = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))
-    await harness.press(ALEX, f"ci:{delivery_id}:s")
-    await harness.press(ALEX, f"ci:{delivery_id}:o")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.STEADY))
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.OPEN))
     assert sent_texts(harness, ALEX).count(harness.text("notes.offer")) == 1
     # Changing the answer keeps the note window of that same check-in.
     await harness.say(ALEX, "Felt close to them tonight.")
@@ -145,7 +147,7 @@ async def test_an_overlong_note_is_refused_kindly_and_the_window_stays_open(
 ) -> None:
     await joined(harness, ALEX)
     delivery_id = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))
-    await harness.press(ALEX, f"ci:{delivery_id}:h")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.HEAVY))
     limit = harness.state.settings.note_max_chars
     assert limit == 500
     await harness.say(ALEX, "x" * (limit + 1))
@@ -172,17 +174,17 @@ async def test_a_text_after_another_button_or_command_is_not_misattached(
 ) -> None:
     await joined(harness, ALEX)
     delivery_id = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))
-    await harness.press(ALEX, f"ci:{delivery_id}:h")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.HEAVY))
     match other:
         case "command":
             await harness.command(ALEX, "/settings")
         case "settings_button":
             await harness.command(ALEX, "/settings")
-            await harness.press(ALEX, "set:kindsmenu")
+            await harness.press(ALEX, callbacks.settings_data("kindsmenu"))
         case "support_button":
-            await harness.press(ALEX, "support:now")
+            await harness.press(ALEX, callbacks.SUPPORT_NOW)
         case "pause_button":
-            await harness.press(ALEX, f"pz:{delivery_id}")
+            await harness.press(ALEX, pause_data(delivery_id))
     await harness.say(ALEX, "this was meant for something else")
     assert harness.last_text(ALEX) == harness.text("errors.free_text")
     (checkin,) = await checkins_of(harness)
@@ -193,13 +195,13 @@ async def test_a_note_belongs_to_the_latest_tap_only(harness: BotHarness, clock:
     await joined(harness, ALEX, "09:00 09:30")
     first = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))
     second = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9, 30))
-    await harness.press(ALEX, f"ci:{first}:s")
-    await harness.press(ALEX, f"ci:{second}:h")
+    await harness.press(ALEX, checkin_data(first, Mood.STEADY))
+    await harness.press(ALEX, checkin_data(second, Mood.HEAVY))
     await harness.say(ALEX, "about the second one")
     by_delivery = {c.delivery_id: c.note for c in await checkins_of(harness)}
     assert by_delivery == {first: None, second: "about the second one"}
     # Changing the first answer afterwards does not reopen its window.
-    await harness.press(ALEX, f"ci:{first}:o")
+    await harness.press(ALEX, checkin_data(first, Mood.OPEN))
     await harness.say(ALEX, "not a note")
     assert harness.last_text(ALEX) == harness.text("errors.free_text")
     by_delivery = {c.delivery_id: c.note for c in await checkins_of(harness)}
@@ -214,7 +216,7 @@ async def test_one_persons_window_does_not_take_another_persons_text(
     clock.set(utc(2026, 3, 2, 9))
     await harness.tick()
     alex_delivery = (await harness.deliveries(ALEX))[-1].id
-    await harness.press(ALEX, f"ci:{alex_delivery}:s")
+    await harness.press(ALEX, checkin_data(alex_delivery, Mood.STEADY))
     await harness.say(SAM, "hello")
     assert harness.last_text(SAM) == harness.text("errors.free_text")
     (checkin,) = await checkins_of(harness)
@@ -227,7 +229,7 @@ async def test_a_note_is_kept_even_with_the_timezone_question_unanswered(
     await harness.join(ALEX)  # asked for their timezone after the yes, and never answered
     await harness.command(ALEX, "/times", "09:00")
     delivery_id = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))
-    await harness.press(ALEX, f"ci:{delivery_id}:s")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.STEADY))
     await harness.say(ALEX, "Berlin")
     assert harness.last_text(ALEX) == harness.text("notes.kept")
     (checkin,) = await checkins_of(harness)
@@ -242,9 +244,9 @@ async def test_a_checkin_prompt_arrives_as_its_own_kind_with_the_same_buttons(
 ) -> None:
     await joined(harness, ALEX)
     await harness.command(ALEX, "/settings")
-    await harness.press(ALEX, "set:kindsmenu")
+    await harness.press(ALEX, callbacks.settings_data("kindsmenu"))
     for kind in ("affirmation", "practice", "checkin_prompt"):
-        await harness.press(ALEX, f"set:kind:{kind}")
+        await harness.press(ALEX, callbacks.settings_data("kind", kind))
     delivery_id = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))
 
     (reminder,) = reminders(harness, ALEX)
@@ -267,7 +269,7 @@ async def test_a_checkin_prompt_arrives_as_its_own_kind_with_the_same_buttons(
         [(harness.text("buttons.pause"), f"pz:{delivery_id}")],
     ]
     # Answering it works like any reminder, the word afterwards included.
-    await harness.press(ALEX, f"ci:{delivery_id}:s")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.STEADY))
     assert harness.last_text(ALEX) == harness.text("notes.offer")
 
 
@@ -324,10 +326,10 @@ async def test_checkins_with_a_few_lists_local_days_and_sends_a_picture(
     await joined(harness, ALEX, "22:00", "America/New_York")
     # 22:00 in New York is 03:00 UTC the next day: the list must show their own dates.
     first = await reminder_at(harness, clock, ALEX, utc(2026, 3, 3, 3))
-    await harness.press(ALEX, f"ci:{first}:h")
+    await harness.press(ALEX, checkin_data(first, Mood.HEAVY))
     await harness.say(ALEX, "A hard evening.")
     second = await reminder_at(harness, clock, ALEX, utc(2026, 3, 4, 3))
-    await harness.press(ALEX, f"ci:{second}:o")
+    await harness.press(ALEX, checkin_data(second, Mood.OPEN))
     clock.advance(minutes=20)
 
     await harness.command(ALEX, "/checkins")
@@ -443,7 +445,7 @@ async def test_checkins_replies_follow_the_protect_content_setting(
     async with BotHarness.running(sessions, clock, protect_content=False) as harness:
         await joined(harness, ALEX)
         delivery_id = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))
-        await harness.press(ALEX, f"ci:{delivery_id}:s")
+        await harness.press(ALEX, checkin_data(delivery_id, Mood.STEADY))
         await harness.say(ALEX, "fine")
         await harness.command(ALEX, "/checkins")
         calls = harness.double.calls_to("sendMessage", chat_id=ALEX)
@@ -504,11 +506,11 @@ async def test_support_button_after_heavy_or_need_space(
         edit = harness.double.calls_to("editMessageText", chat_id=ALEX)[-1]
         return [label for row in harness.double.buttons(edit) for label, _ in row]
 
-    await harness.press(ALEX, f"ci:{delivery_id}:s")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.STEADY))
     assert hard_now not in reminder_buttons()
-    await harness.press(ALEX, f"ci:{delivery_id}:n")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.NEED_SPACE))
     assert hard_now in reminder_buttons()
-    await harness.press(ALEX, f"ci:{delivery_id}:h")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.HEAVY))
     assert reminder_buttons()[-1] == hard_now
     assert harness.text("buttons.pause") in reminder_buttons()
 
@@ -531,7 +533,7 @@ async def test_mydata_contains_the_note_and_delete_removes_it(
     await harness.tick()
     for user_id, note in ((ALEX, "only mine"), (SAM, "sam's own")):
         delivery_id = (await harness.deliveries(user_id))[-1].id
-        await harness.press(user_id, f"ci:{delivery_id}:h")
+        await harness.press(user_id, checkin_data(delivery_id, Mood.HEAVY))
         await harness.say(user_id, note)
 
     await harness.command(ALEX, "/mydata")
@@ -541,7 +543,7 @@ async def test_mydata_contains_the_note_and_delete_removes_it(
     assert [(c["mood"], c["note"]) for c in export["checkins"]] == [("heavy", "only mine")]
 
     await harness.command(ALEX, "/delete")
-    await harness.press(ALEX, "delete:yes")
+    await harness.press(ALEX, callbacks.delete_data(True))
     async with harness.state.sessions.begin() as session:
         mine = select(func.count(CheckIn.id)).where(CheckIn.note == "only mine")
         assert (await session.execute(mine)).scalar_one() == 0

@@ -15,6 +15,9 @@ import pytest
 from telegram import Update
 from telegram.ext import TypeHandler
 
+from reminderbot.delivery.reminder import checkin_data
+from reminderbot.storage.models import Mood
+from reminderbot.telegram import callbacks
 from reminderbot.telegram.concurrency import PerPersonUpdates
 from reminderbot.telegram.cooldown import COOLDOWN_KEY
 from tests.support import factories
@@ -118,7 +121,7 @@ async def test_nothing_is_kept_in_memory_for_people_who_never_said_yes(
         lambda: harness.command(STRANGER, "/help"),
         lambda: harness.command(STRANGER, "/mydata"),
         lambda: harness.command(STRANGER, "/checkins"),
-        lambda: harness.press(STRANGER, "set:quietmenu", message_id=1),
+        lambda: harness.press(STRANGER, callbacks.settings_data("quietmenu"), message_id=1),
     ):
         await act()
     # (Wrong invite tokens are remembered per stranger on purpose, bounded: a brake on guessing.)
@@ -150,7 +153,7 @@ async def test_heavy_replies_have_a_per_person_cooldown(
     clock.set(clock.now.replace(hour=9))
     await harness.tick()
     delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
-    await harness.press(ALEX, f"ci:{delivery.id}:s")
+    await harness.press(ALEX, checkin_data(delivery.id, Mood.STEADY))
     first, again = await act_twice(harness, clock, lambda: harness.command(ALEX, command))
     assert first and harness.text("errors.too_soon") not in first
     assert again == [harness.text("errors.too_soon")]

@@ -14,7 +14,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reminderbot.content import ContentKind
+from reminderbot.delivery.reminder import MOODS_BY_CODE, checkin_data
 from reminderbot.services.pairing import WrongTokens
+from reminderbot.services.pausing import PauseLength
 from reminderbot.storage.migrate import downgrade, upgrade
 from reminderbot.storage.models import (
     CheckIn,
@@ -22,10 +24,12 @@ from reminderbot.storage.models import (
     Couple,
     Delivery,
     Invite,
+    Mood,
     PartnerNotice,
     Schedule,
     SharingLevel,
 )
+from reminderbot.telegram import callbacks
 from reminderbot.telegram.handlers.pairing import flush_held
 from reminderbot.telegram.welcome import welcome_text
 from tests.support.botdouble import RecordedCall
@@ -91,11 +95,11 @@ async def count(harness: BotHarness, model: type[object]) -> int:
 async def only_couple_prompts(harness: BotHarness, user_id: int, *, opt_in: bool) -> None:
     """Affirmations and practices off, so whatever arrives is a couple prompt (or nothing)."""
     await harness.command(user_id, "/settings")
-    await harness.press(user_id, "set:kindsmenu")
-    await harness.press(user_id, "set:kind:affirmation")
-    await harness.press(user_id, "set:kind:practice")
+    await harness.press(user_id, callbacks.settings_data("kindsmenu"))
+    await harness.press(user_id, callbacks.settings_data("kind", "affirmation"))
+    await harness.press(user_id, callbacks.settings_data("kind", "practice"))
     if opt_in:
-        await harness.press(user_id, "couple:yes")
+        await harness.press(user_id, callbacks.couple_data(True))
 
 
 def couple_texts(harness: BotHarness) -> set[str]:
@@ -342,8 +346,8 @@ async def test_couple_prompts_reach_only_those_who_opted_in(
     assert reminder_texts(harness, ALEX) == reminder_texts(harness, SAM) == []
     # Sam turns them on in /settings; from the next day both receive them.
     await harness.command(SAM, "/settings")
-    await harness.press(SAM, "set:partnermenu")
-    await harness.press(SAM, "set:couple:toggle")
+    await harness.press(SAM, callbacks.settings_data("partnermenu"))
+    await harness.press(SAM, callbacks.settings_data("couple", "toggle"))
     clock.set(utc(2026, 3, 3, 9))
     await harness.tick()
     assert [t in couple_texts(harness) for t in reminder_texts(harness, SAM)] == [True]
@@ -378,10 +382,13 @@ async def test_couple_prompts_go_out_only_while_both_said_yes(
     await only_couple_prompts(harness, SAM, opt_in=False)
     who = {"alex": ALEX, "sam": SAM}
     offer = {
-        user_id: harness.message_with_button(user_id, "couple:yes") for user_id in who.values()
+        user_id: harness.message_with_button(user_id, callbacks.couple_data(True))
+        for user_id in who.values()
     }
     for person, choice in steps:
-        await harness.press(who[person], f"couple:{choice}", message_id=offer[who[person]])
+        await harness.press(
+            who[person], callbacks.couple_data(choice == "yes"), message_id=offer[who[person]]
+        )
     clock.set(utc(2026, 3, 2, 9))
     await harness.tick()
     expected = 1 if both else 0
@@ -393,14 +400,14 @@ async def test_couple_prompts_go_out_only_while_both_said_yes(
 
 async def _sam_says_no(harness: BotHarness) -> None:
     await harness.command(SAM, "/settings")
-    await harness.press(SAM, "set:partnermenu")
-    await harness.press(SAM, "set:couple:toggle")
+    await harness.press(SAM, callbacks.settings_data("partnermenu"))
+    await harness.press(SAM, callbacks.settings_data("couple", "toggle"))
 
 
 async def _sam_pauses_shared_prompts(harness: BotHarness) -> None:
     await harness.command(SAM, "/pause")
-    await harness.press(SAM, "pause:shared")
-    await harness.press(SAM, "pause:s:open")
+    await harness.press(SAM, callbacks.pause_scope_data("shared"))
+    await harness.press(SAM, callbacks.pause_length_data(PauseLength.UNTIL_RESUMED, shared=True))
 
 
 @pytest.mark.parametrize(
@@ -453,8 +460,8 @@ async def test_shared_pause_rests_couple_prompts_for_both_and_says_only_that(
     before = len(calls_to_chat(harness, SAM))
     await harness.command(ALEX, "/pause")
     assert harness.last_text(ALEX) == harness.text("pairing.pause_scope")
-    await harness.press(ALEX, "pause:shared")
-    await harness.press(ALEX, "pause:s:open")
+    await harness.press(ALEX, callbacks.pause_scope_data("shared"))
+    await harness.press(ALEX, callbacks.pause_length_data(PauseLength.UNTIL_RESUMED, shared=True))
     assert harness.double.calls_to("editMessageText", chat_id=ALEX)[-1].params[
         "text"
     ] == harness.text("pairing.shared_rest_open")
@@ -485,8 +492,8 @@ async def test_a_timed_shared_pause_ends_by_itself(harness: BotHarness, clock: F
     await only_couple_prompts(harness, ALEX, opt_in=True)
     await only_couple_prompts(harness, SAM, opt_in=True)
     await harness.command(SAM, "/pause")
-    await harness.press(SAM, "pause:shared")
-    await harness.press(SAM, "pause:s:today")
+    await harness.press(SAM, callbacks.pause_scope_data("shared"))
+    await harness.press(SAM, callbacks.pause_length_data(PauseLength.TODAY, shared=True))
     clock.set(utc(2026, 3, 2, 9))
     await harness.tick()
     assert reminder_texts(harness, ALEX) == []
@@ -499,8 +506,10 @@ async def test_both_holding_shared_prompts_keeps_them_resting(harness: BotHarnes
     await pair(harness)
     for who in (ALEX, SAM):
         await harness.command(who, "/pause")
-        await harness.press(who, "pause:shared")
-        await harness.press(who, "pause:s:open")
+        await harness.press(who, callbacks.pause_scope_data("shared"))
+        await harness.press(
+            who, callbacks.pause_length_data(PauseLength.UNTIL_RESUMED, shared=True)
+        )
     before_sam = len(calls_to_chat(harness, SAM))
     await harness.command(ALEX, "/resume")
     assert harness.last_text(ALEX) == harness.text("pairing.shared_still_resting")
@@ -515,15 +524,15 @@ async def test_personal_pause_is_invisible_to_the_partner(
     await only_couple_prompts(harness, SAM, opt_in=True)
     before = len(calls_to_chat(harness, SAM))
     await harness.command(ALEX, "/pause")
-    await harness.press(ALEX, "pause:mine")
+    await harness.press(ALEX, callbacks.pause_scope_data("mine"))
     assert harness.double.calls_to("editMessageText", chat_id=ALEX)[-1].params[
         "text"
     ] == harness.text("pause.choose")
-    await harness.press(ALEX, "pause:week")
+    await harness.press(ALEX, callbacks.pause_length_data(PauseLength.WEEK))
     await harness.command(ALEX, "/resume")
     await harness.command(ALEX, "/pause")
-    await harness.press(ALEX, "pause:mine")
-    await harness.press(ALEX, "pause:3d")
+    await harness.press(ALEX, callbacks.pause_scope_data("mine"))
+    await harness.press(ALEX, callbacks.pause_length_data(PauseLength.THREE_DAYS))
     assert calls_to_chat(harness, SAM)[before:] == []
     clock.set(utc(2026, 3, 2, 9))
     await harness.tick()
@@ -540,8 +549,10 @@ async def test_toggling_the_shared_pause_edits_one_line_a_day(
     before = len(calls_to_chat(harness, SAM))
     for _ in range(10):
         await harness.command(ALEX, "/pause")
-        await harness.press(ALEX, "pause:shared")
-        await harness.press(ALEX, "pause:s:open")
+        await harness.press(ALEX, callbacks.pause_scope_data("shared"))
+        await harness.press(
+            ALEX, callbacks.pause_length_data(PauseLength.UNTIL_RESUMED, shared=True)
+        )
         clock.advance(minutes=5)
         await harness.command(ALEX, "/resume")
         clock.advance(minutes=5)
@@ -555,8 +566,8 @@ async def test_toggling_the_shared_pause_edits_one_line_a_day(
     # A day later a rest is news again: a line of its own.
     clock.advance(hours=24)
     await harness.command(ALEX, "/pause")
-    await harness.press(ALEX, "pause:shared")
-    await harness.press(ALEX, "pause:s:open")
+    await harness.press(ALEX, callbacks.pause_scope_data("shared"))
+    await harness.press(ALEX, callbacks.pause_length_data(PauseLength.UNTIL_RESUMED, shared=True))
     assert harness.seen(SAM)[-1].params["text"] == harness.text("pairing.partner_shared_resting")
     assert harness.double.message_id_of(harness.seen(SAM)[-1]) != line_id
 
@@ -569,8 +580,8 @@ async def test_a_shared_pause_line_held_for_the_morning_is_edited_later(
     clock.set(utc(2026, 3, 2, 23))
     before = len(calls_to_chat(harness, SAM))
     await harness.command(ALEX, "/pause")
-    await harness.press(ALEX, "pause:shared")
-    await harness.press(ALEX, "pause:s:open")
+    await harness.press(ALEX, callbacks.pause_scope_data("shared"))
+    await harness.press(ALEX, callbacks.pause_length_data(PauseLength.UNTIL_RESUMED, shared=True))
     assert calls_to_chat(harness, SAM)[before:] == []
     clock.set(utc(2026, 3, 3, 7))
     assert await flush_held(harness.state, harness.bot) == 1
@@ -601,8 +612,8 @@ def shared_line(harness: BotHarness, key: str) -> str:
 
 async def choose_sharing(harness: BotHarness, user_id: int, level: SharingLevel) -> None:
     await harness.command(user_id, "/settings")
-    await harness.press(user_id, "set:partnermenu")
-    await harness.press(user_id, f"set:share:{level.value}")
+    await harness.press(user_id, callbacks.settings_data("partnermenu"))
+    await harness.press(user_id, callbacks.settings_data("share", level.value))
 
 
 @pytest.mark.parametrize("level", list(SharingLevel))
@@ -621,7 +632,7 @@ async def test_each_sharing_level_shares_exactly_what_was_chosen(
         await harness.tick()
         delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
         before = len(calls_to_chat(harness, SAM))
-        await harness.press(ALEX, f"ci:{delivery.id}:{mood}")
+        await harness.press(ALEX, checkin_data(delivery.id, MOODS_BY_CODE[mood]))
         await harness.say(ALEX, "a private note, never shared")
         told = calls_to_chat(harness, SAM)[before:]
         # Sam's own reminder of the day may be in the chat already; only new calls count.
@@ -640,7 +651,7 @@ async def test_a_changed_answer_is_shared_once_per_mood(
     delivery_id = await deliver_reminder(harness, clock, ALEX)
     before = len(calls_to_chat(harness, SAM))
     for mood in "nsn":
-        await harness.press(ALEX, f"ci:{delivery_id}:{mood}")
+        await harness.press(ALEX, checkin_data(delivery_id, MOODS_BY_CODE[mood]))
     told = calls_to_chat(harness, SAM)[before:]
     sent = [c.params["text"] for c in told if c.method == "sendMessage"]
     assert sent == [shared_line(harness, "sharing.partner_checked_in.need_space")]
@@ -652,11 +663,11 @@ async def test_a_shared_line_respects_discreet_and_silent(
     await pair(harness)
     await choose_sharing(harness, ALEX, SharingLevel.ALL)
     await harness.command(SAM, "/settings")
-    await harness.press(SAM, "set:discreetmenu")
-    await harness.press(SAM, "set:discreet:preview")
-    await harness.press(SAM, "set:discreet:silent")
+    await harness.press(SAM, callbacks.settings_data("discreetmenu"))
+    await harness.press(SAM, callbacks.settings_data("discreet", "preview"))
+    await harness.press(SAM, callbacks.settings_data("discreet", "silent"))
     delivery_id = await deliver_reminder(harness, clock, ALEX)
-    await harness.press(ALEX, f"ci:{delivery_id}:h")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.HEAVY))
     line = harness.seen(SAM)[-1]
     assert line.params["text"] == (
         harness.text("reminder.discreet_first_line")
@@ -678,7 +689,7 @@ async def test_a_shared_line_waits_for_the_end_of_quiet_hours(
     await harness.tick()
     delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
     before = len(calls_to_chat(harness, SAM))
-    await harness.press(ALEX, f"ci:{delivery.id}:n")
+    await harness.press(ALEX, checkin_data(delivery.id, Mood.NEED_SPACE))
     assert calls_to_chat(harness, SAM)[before:] == []
     clock.set(utc(2026, 3, 3, 6, 59))
     assert await flush_held(harness.state, harness.bot) == 0
@@ -701,7 +712,7 @@ async def test_a_held_line_is_dropped_when_the_owner_stops_sharing(
     clock.set(utc(2026, 3, 2, 23))
     await harness.tick()
     delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
-    await harness.press(ALEX, f"ci:{delivery.id}:h")
+    await harness.press(ALEX, checkin_data(delivery.id, Mood.HEAVY))
     await choose_sharing(harness, ALEX, SharingLevel.NOTHING)
     before = len(calls_to_chat(harness, SAM))
     clock.set(utc(2026, 3, 3, 7, 0))
@@ -734,7 +745,7 @@ async def test_alternating_taps_send_the_partner_one_line(
     delivery_id = await deliver_reminder(harness, clock, ALEX)
     before = len(calls_to_chat(harness, SAM))
     for i in range(20):
-        await harness.press(ALEX, f"ci:{delivery_id}:{'hs'[i % 2]}")
+        await harness.press(ALEX, checkin_data(delivery_id, MOODS_BY_CODE["hs"[i % 2]]))
     told = calls_to_chat(harness, SAM)[before:]
     sent = [c for c in told if c.method == "sendMessage"]
     assert len(sent) == 1
@@ -752,16 +763,17 @@ async def test_a_tap_taken_back_turns_the_line_neutral(
     await choose_sharing(harness, ALEX, SharingLevel.NEED_SPACE)
     delivery_id = await deliver_reminder(harness, clock, ALEX)
     before = len(calls_to_chat(harness, SAM))
-    await harness.press(ALEX, f"ci:{delivery_id}:n")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.NEED_SPACE))
     (sent,) = calls_to_chat(harness, SAM)[before:]
     line_id = harness.double.message_id_of(sent)
     # A mis-tap, taken back: the new answer is not one Alex shares, so the line goes neutral.
-    await harness.press(ALEX, f"ci:{delivery_id}:s")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.STEADY))
     assert line_in_chat(harness, SAM, line_id) == harness.text(NEUTRAL_LINE)
     edits = len(calls_to_chat(harness, SAM))
-    await harness.press(ALEX, f"ci:{delivery_id}:h")  # still not shared: nothing to change
+    # Still not shared: nothing to change
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.HEAVY))
     assert len(calls_to_chat(harness, SAM)) == edits
-    await harness.press(ALEX, f"ci:{delivery_id}:n")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.NEED_SPACE))
     assert line_in_chat(harness, SAM, line_id) == shared_line(harness, SHARED_LINES["n"])
     told = calls_to_chat(harness, SAM)[before:]
     assert [c.method for c in told] == ["sendMessage", "editMessageText", "editMessageText"]
@@ -780,10 +792,10 @@ async def test_an_answer_changed_at_night_edits_the_line_without_a_new_one(
     await harness.tick()
     delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
     before = len(calls_to_chat(harness, SAM))
-    await harness.press(ALEX, f"ci:{delivery.id}:h")
+    await harness.press(ALEX, checkin_data(delivery.id, Mood.HEAVY))
     (sent,) = calls_to_chat(harness, SAM)[before:]
     clock.set(utc(2026, 3, 2, 23))
-    await harness.press(ALEX, f"ci:{delivery.id}:s")
+    await harness.press(ALEX, checkin_data(delivery.id, Mood.STEADY))
     line_id = harness.double.message_id_of(sent)
     assert line_in_chat(harness, SAM, line_id) == shared_line(harness, SHARED_LINES["s"])
     assert [c.method for c in calls_to_chat(harness, SAM)[before:]] == [
@@ -806,14 +818,14 @@ async def test_a_line_waiting_for_the_morning_carries_the_latest_answer(
     delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
     before = len(calls_to_chat(harness, SAM))
     for mood in "hshs":
-        await harness.press(ALEX, f"ci:{delivery.id}:{mood}")
+        await harness.press(ALEX, checkin_data(delivery.id, MOODS_BY_CODE[mood]))
     assert calls_to_chat(harness, SAM)[before:] == []
     clock.set(utc(2026, 3, 3, 7))
     assert await flush_held(harness.state, harness.bot) == 1
     (sent,) = calls_to_chat(harness, SAM)[before:]
     assert sent.params["text"] == shared_line(harness, SHARED_LINES["s"])
     # A change after the morning line went out edits it.
-    await harness.press(ALEX, f"ci:{delivery.id}:o")
+    await harness.press(ALEX, checkin_data(delivery.id, Mood.OPEN))
     line_id = harness.double.message_id_of(sent)
     assert line_in_chat(harness, SAM, line_id) == shared_line(harness, SHARED_LINES["o"])
     assert [c.method for c in calls_to_chat(harness, SAM)[before:]] == [
@@ -824,8 +836,8 @@ async def test_a_line_waiting_for_the_morning_carries_the_latest_answer(
 
 async def receive_toggle(harness: BotHarness, user_id: int) -> None:
     await harness.command(user_id, "/settings")
-    await harness.press(user_id, "set:partnermenu")
-    await harness.press(user_id, "set:receive:toggle")
+    await harness.press(user_id, callbacks.settings_data("partnermenu"))
+    await harness.press(user_id, callbacks.settings_data("receive", "toggle"))
 
 
 async def test_the_receiver_can_turn_shared_checkins_off_without_unpairing(
@@ -843,12 +855,12 @@ async def test_the_receiver_can_turn_shared_checkins_off_without_unpairing(
     assert alex is not None and alex.sharing is SharingLevel.ALL
     delivery_id = await deliver_reminder(harness, clock, ALEX)
     before = len(calls_to_chat(harness, SAM))
-    await harness.press(ALEX, f"ci:{delivery_id}:h")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.HEAVY))
     assert calls_to_chat(harness, SAM)[before:] == []
     # Back on: the next answer reaches Sam again.
     await receive_toggle(harness, SAM)
     before = len(calls_to_chat(harness, SAM))
-    await harness.press(ALEX, f"ci:{delivery_id}:n")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.NEED_SPACE))
     assert [c.params["text"] for c in calls_to_chat(harness, SAM)[before:]] == [
         shared_line(harness, SHARED_LINES["n"])
     ]
@@ -864,7 +876,7 @@ async def test_turning_shared_checkins_off_drops_a_line_waiting_for_the_morning(
     clock.set(utc(2026, 3, 2, 23))
     await harness.tick()
     delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
-    await harness.press(ALEX, f"ci:{delivery.id}:h")
+    await harness.press(ALEX, checkin_data(delivery.id, Mood.HEAVY))
     await receive_toggle(harness, SAM)
     before = len(calls_to_chat(harness, SAM))
     clock.set(utc(2026, 3, 3, 7))
@@ -878,7 +890,7 @@ async def test_the_receivers_settings_show_and_offer_the_switch(harness: BotHarn
     summary = harness.last_text(SAM)
     on = harness.text("settings.on")
     assert harness.text("pairing.summary_receives", receives=on) in summary
-    await harness.press(SAM, "set:partnermenu")
+    await harness.press(SAM, callbacks.settings_data("partnermenu"))
     labels = harness.last_buttons(SAM)
     chosen = harness.text("buttons.chosen", label=harness.text("pairing.buttons.receive_checkins"))
     assert chosen in labels
@@ -894,11 +906,11 @@ async def test_unpair_from_either_side(harness: BotHarness, clock: FakeClock, wh
     me, other = (ALEX, SAM) if who == "inviter" else (SAM, ALEX)
     await harness.command(me, "/unpair")
     assert harness.last_text(me) == harness.text("pairing.unpair_confirm")
-    await harness.press(me, "unpair:no")
+    await harness.press(me, callbacks.unpair_data(False))
     assert await couple_of(harness, me) is not None
     before = len(calls_to_chat(harness, other))
     await harness.command(me, "/unpair")
-    await harness.press(me, "unpair:yes")
+    await harness.press(me, callbacks.unpair_data(True))
     assert harness.double.calls_to("editMessageText", chat_id=me)[-1].params[
         "text"
     ] == harness.text("pairing.unpaired")
@@ -925,7 +937,7 @@ async def test_delete_by_one_partner_unpairs_and_keeps_the_others_data(
     await harness.tick()
     for user_id in (ALEX, SAM):
         delivery = [d for d in await harness.deliveries(user_id) if d.telegram_message_id][-1]
-        await harness.press(user_id, f"ci:{delivery.id}:s")
+        await harness.press(user_id, checkin_data(delivery.id, Mood.STEADY))
         await harness.say(user_id, "mine alone")
     sam = await harness.person(SAM)
     assert sam is not None
@@ -941,7 +953,7 @@ async def test_delete_by_one_partner_unpairs_and_keeps_the_others_data(
             sam_rows[model.__name__] = int((await session.execute(query)).scalar_one())
     before = len(calls_to_chat(harness, SAM))
     await harness.command(ALEX, "/delete")
-    await harness.press(ALEX, "delete:yes")
+    await harness.press(ALEX, callbacks.delete_data(True))
     told = calls_to_chat(harness, SAM)[before:]
     assert [c.params["text"] for c in told] == [harness.text("pairing.partner_unpaired")]
     assert await harness.person(ALEX) is None
@@ -973,8 +985,8 @@ async def test_mydata_has_own_pairing_and_nothing_of_the_partner(
     await pair(harness)
     await choose_sharing(harness, ALEX, SharingLevel.NEED_SPACE)
     await harness.command(SAM, "/pause")
-    await harness.press(SAM, "pause:shared")
-    await harness.press(SAM, "pause:s:week")
+    await harness.press(SAM, callbacks.pause_scope_data("shared"))
+    await harness.press(SAM, callbacks.pause_length_data(PauseLength.WEEK, shared=True))
     await harness.command(ALEX, "/mydata")
     (document,) = harness.double.calls_to("sendDocument", chat_id=ALEX)
     data = json.loads(document.files["document"])
@@ -996,8 +1008,8 @@ async def test_mydata_does_not_spell_out_the_partners_couple_prompt_answer(
 ) -> None:
     """Whether both said yes is half the partner's answer: /mydata holds one's own yes only."""
     await pair(harness)
-    await harness.press(SAM, "couple:yes")
-    await harness.press(ALEX, "couple:no")
+    await harness.press(SAM, callbacks.couple_data(True))
+    await harness.press(ALEX, callbacks.couple_data(False))
     await harness.command(SAM, "/mydata")
     (document,) = harness.double.calls_to("sendDocument", chat_id=SAM)
     data = json.loads(document.files["document"])
@@ -1076,9 +1088,9 @@ async def test_the_migration_keeps_couple_prompts_only_where_both_said_yes(
 async def test_a_stopped_partner_can_still_unpair(harness: BotHarness) -> None:
     await pair(harness)
     await harness.command(ALEX, "/stop")
-    await harness.press(ALEX, "stop:yes")
+    await harness.press(ALEX, callbacks.stop_data(True))
     await harness.command(ALEX, "/unpair")
-    await harness.press(ALEX, "unpair:yes")
+    await harness.press(ALEX, callbacks.unpair_data(True))
     assert harness.last_text(SAM) == harness.text("pairing.partner_unpaired")
     assert await couple_of(harness, ALEX) is None and await couple_of(harness, SAM) is None
 
@@ -1088,12 +1100,12 @@ async def test_a_stopped_partner_hears_nothing(harness: BotHarness, clock: FakeC
     await choose_sharing(harness, ALEX, SharingLevel.ALL)
     delivery_id = await deliver_reminder(harness, clock, ALEX)
     await harness.command(SAM, "/stop")
-    await harness.press(SAM, "stop:yes")
+    await harness.press(SAM, callbacks.stop_data(True))
     before = len(calls_to_chat(harness, SAM))
-    await harness.press(ALEX, f"ci:{delivery_id}:n")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.NEED_SPACE))
     await harness.command(ALEX, "/pause")
-    await harness.press(ALEX, "pause:shared")
-    await harness.press(ALEX, "pause:s:open")
+    await harness.press(ALEX, callbacks.pause_scope_data("shared"))
+    await harness.press(ALEX, callbacks.pause_length_data(PauseLength.UNTIL_RESUMED, shared=True))
     await harness.command(ALEX, "/unpair")
-    await harness.press(ALEX, "unpair:yes")
+    await harness.press(ALEX, callbacks.unpair_data(True))
     assert calls_to_chat(harness, SAM)[before:] == []

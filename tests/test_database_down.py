@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage.db import SessionFactory, create_engine, create_session_factory
+from reminderbot.telegram import callbacks
 from reminderbot.telegram.app import run_tick
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.handlers import pairing
@@ -99,7 +100,7 @@ async def test_people_get_one_kind_sentence_and_the_log_one_line(
     with outage, caplog.at_level(logging.DEBUG):
         await bot.command(ALEX, "/settings")
         assert bot.all_texts(ALEX)[before:] == [down]
-        await bot.press(ALEX, "set:quietmenu")
+        await bot.press(ALEX, callbacks.settings_data("quietmenu"))
         await bot.say(ALEX, "hello")
         await bot.command(ALEX, "/checkins")
     assert bot.all_texts(ALEX)[before:] == [down] * 4

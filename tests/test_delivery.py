@@ -11,8 +11,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from reminderbot.delivery.dispatcher import LEASE, Reason, TickStats
+from reminderbot.delivery.reminder import checkin_data, pause_data
+from reminderbot.services.pausing import PauseLength
 from reminderbot.storage.db import create_session_factory
 from reminderbot.storage.models import CheckIn, Delivery, DeliveryStatus, Mood, Person, Schedule
+from reminderbot.telegram import callbacks
 from tests.support.databases import engine_for
 from tests.support.harness import BotHarness, FakeClock, make_dispatcher
 
@@ -96,7 +99,7 @@ async def test_checkin_is_answered_recorded_once_and_shown_on_the_reminder(
     clock.set(utc(2026, 3, 2, 9))
     await harness.tick()
     (delivery,) = await harness.deliveries(ALEX)
-    await harness.press(ALEX, f"ci:{delivery.id}:s")
+    await harness.press(ALEX, checkin_data(delivery.id, Mood.STEADY))
     assert harness.answers()[-1] == harness.text("answers.checked_in", mood="Steady")
     edit = harness.double.calls_to("editMessageText", chat_id=ALEX)[-1]
     assert str(edit.params["text"]).endswith(harness.text("checkin.recorded_line", mood="Steady"))
@@ -104,7 +107,7 @@ async def test_checkin_is_answered_recorded_once_and_shown_on_the_reminder(
     assert harness.text("buttons.chosen", label="Steady") in labels
     assert harness.text("buttons.pause") in labels
 
-    await harness.press(ALEX, f"ci:{delivery.id}:h")
+    await harness.press(ALEX, checkin_data(delivery.id, Mood.HEAVY))
     async with harness.state.sessions.begin() as session:
         rows = (await session.execute(select(CheckIn))).scalars().all()
     assert [r.mood for r in rows] == [Mood.HEAVY]
@@ -118,7 +121,7 @@ async def test_checkin_on_someone_elses_reminder_changes_nothing(
     clock.set(utc(2026, 3, 2, 9))
     await harness.tick()
     (alex_delivery,) = await harness.deliveries(ALEX)
-    await harness.press(SAM, f"ci:{alex_delivery.id}:n", message_id=1)
+    await harness.press(SAM, checkin_data(alex_delivery.id, Mood.NEED_SPACE), message_id=1)
     assert harness.answers()[-1] == harness.text("answers.stale_button")
     async with harness.state.sessions.begin() as session:
         assert (await session.execute(select(func.count(CheckIn.id)))).scalar_one() == 0
@@ -131,10 +134,10 @@ async def test_pause_from_a_reminder_stops_everything_until_it_ends(
     clock.set(utc(2026, 3, 2, 9))
     await harness.tick()
     (delivery,) = await harness.deliveries(ALEX)
-    await harness.press(ALEX, f"pz:{delivery.id}")
+    await harness.press(ALEX, pause_data(delivery.id))
     assert harness.last_text(ALEX) == harness.text("pause.choose")
     clock.set(utc(2026, 3, 2, 10))
-    await harness.press(ALEX, "pause:3d")
+    await harness.press(ALEX, callbacks.pause_length_data(PauseLength.THREE_DAYS))
     assert harness.double.calls_to("editMessageText")[-1].params["text"] == harness.text(
         "pause.done_until", until="Thu 05 Mar, 10:00"
     )
@@ -162,7 +165,8 @@ async def test_pause_end_line_waits_for_quiet_hours_to_end(
     await harness.command(ALEX, "/quiet", "22:00 07:00")
     clock.set(utc(2026, 3, 2, 23, 30))
     await harness.command(ALEX, "/pause")
-    await harness.press(ALEX, "pause:today")  # ends at midnight, inside quiet hours
+    # Ends at midnight, inside quiet hours
+    await harness.press(ALEX, callbacks.pause_length_data(PauseLength.TODAY))
     clock.set(utc(2026, 3, 3, 0, 0, 5))
     await harness.tick()
     assert harness.text("pause.ended_by_itself") not in harness.all_texts(ALEX)
@@ -174,7 +178,7 @@ async def test_pause_end_line_waits_for_quiet_hours_to_end(
 async def test_until_i_resume_lasts_until_resume(harness: BotHarness, clock: FakeClock) -> None:
     await joined(harness, ALEX, "09:00")
     await harness.command(ALEX, "/pause")
-    await harness.press(ALEX, "pause:open")
+    await harness.press(ALEX, callbacks.pause_length_data(PauseLength.UNTIL_RESUMED))
     for day in range(2, 12):
         clock.set(utc(2026, 3, day, 9))
         await harness.tick()
@@ -198,7 +202,7 @@ async def test_a_pause_that_lands_between_claim_and_send_stops_the_message(
     claimed = await dispatcher._claim(stats)
     assert len(claimed) == 1
     await harness.command(ALEX, "/pause")
-    await harness.press(ALEX, "pause:today")
+    await harness.press(ALEX, callbacks.pause_length_data(PauseLength.TODAY))
     await dispatcher._send_all(claimed, stats)
     assert reminders(harness, ALEX) == []
     (delivery,) = await harness.deliveries(ALEX)
@@ -227,7 +231,7 @@ async def test_stop_between_claim_and_send_stops_the_message(
     stats = TickStats()
     claimed = await harness.dispatcher._claim(stats)
     await harness.command(ALEX, "/stop")
-    await harness.press(ALEX, "stop:yes")
+    await harness.press(ALEX, callbacks.stop_data(True))
     await harness.dispatcher._send_all(claimed, stats)
     assert reminders(harness, ALEX) == []
 
@@ -392,8 +396,8 @@ async def test_dst_keeps_local_time_through_the_dispatcher(
 async def test_weekdays_setting_is_honoured(harness: BotHarness, clock: FakeClock) -> None:
     await joined(harness, ALEX, "09:00")
     await harness.command(ALEX, "/settings")
-    await harness.press(ALEX, "set:daysmenu")
-    await harness.press(ALEX, "set:days:work")
+    await harness.press(ALEX, callbacks.settings_data("daysmenu"))
+    await harness.press(ALEX, callbacks.settings_data("days", "work"))
     for day in range(2, 9):  # Monday 2 March to Sunday 8 March
         clock.set(utc(2026, 3, day, 9))
         await harness.tick()
@@ -480,7 +484,7 @@ async def test_delete_between_claim_and_send_loses_nothing_for_others(
     claimed = await harness.dispatcher._claim(stats)
     assert len(claimed) == 2
     await harness.command(ALEX, "/delete")
-    await harness.press(ALEX, "delete:yes")
+    await harness.press(ALEX, callbacks.delete_data(True))
     await harness.dispatcher._send_all(claimed, stats)
     assert reminders(harness, ALEX) == []
     assert len(reminders(harness, SAM)) == 1

@@ -10,6 +10,7 @@ import json
 from sqlalchemy import inspect, select, text
 
 from reminderbot.storage.models import Base, ConsentState
+from reminderbot.telegram import callbacks
 from reminderbot.telegram.welcome import welcome_text
 from tests.support.harness import BotHarness
 
@@ -32,7 +33,7 @@ async def test_welcome_explains_and_offers_yes_or_not_now(harness: BotHarness) -
 
 async def test_not_now_stores_nothing_and_sends_nothing(harness: BotHarness) -> None:
     await harness.command(ALEX, "/start")
-    await harness.press(ALEX, "consent:no")
+    await harness.press(ALEX, callbacks.consent_data(False))
     assert await harness.person(ALEX) is None
     edits = harness.double.calls_to("editMessageText", chat_id=ALEX)
     assert edits[-1].params["text"] == harness.text("onboarding.not_now")
@@ -90,7 +91,7 @@ async def test_stop_asks_first_then_stops_everything_and_keeps_data(
     await harness.join(ALEX)
     await harness.command(ALEX, "/stop")
     assert harness.last_text(ALEX) == harness.text("stop.confirm")
-    await harness.press(ALEX, "stop:yes")
+    await harness.press(ALEX, callbacks.stop_data(True))
     person = await harness.person(ALEX)
     assert person is not None and person.consent is ConsentState.STOPPED
     assert person.consent_withdrawn_at == harness.state.now()
@@ -105,7 +106,7 @@ async def test_stop_asks_first_then_stops_everything_and_keeps_data(
     # /start brings them back with the consent question again.
     await harness.command(ALEX, "/start")
     assert harness.last_text(ALEX) == welcome_text(harness.state, "en")
-    await harness.press(ALEX, "consent:yes")
+    await harness.press(ALEX, callbacks.consent_data(True))
     person = await harness.person(ALEX)
     assert person is not None and person.consent is ConsentState.GIVEN
 
@@ -113,7 +114,7 @@ async def test_stop_asks_first_then_stops_everything_and_keeps_data(
 async def test_stop_cancelled_changes_nothing(harness: BotHarness) -> None:
     await harness.join(ALEX)
     await harness.command(ALEX, "/stop")
-    await harness.press(ALEX, "stop:no")
+    await harness.press(ALEX, callbacks.stop_data(False))
     person = await harness.person(ALEX)
     assert person is not None and person.consent is ConsentState.GIVEN
     edit = harness.double.calls_to("editMessageText")[-1]
@@ -163,7 +164,7 @@ async def test_delete_asks_first_then_erases_every_trace(harness: BotHarness) ->
 
     await harness.command(ALEX, "/delete")
     assert harness.last_text(ALEX) == harness.text("delete.confirm")
-    await harness.press(ALEX, "delete:yes")
+    await harness.press(ALEX, callbacks.delete_data(True))
     assert harness.double.calls_to("editMessageText")[-1].params["text"] == harness.text(
         "delete.done"
     )
@@ -181,7 +182,7 @@ async def test_delete_asks_first_then_erases_every_trace(harness: BotHarness) ->
 async def test_delete_cancelled_keeps_everything(harness: BotHarness) -> None:
     await harness.join(ALEX)
     await harness.command(ALEX, "/delete")
-    await harness.press(ALEX, "delete:no")
+    await harness.press(ALEX, callbacks.delete_data(False))
     assert await harness.person(ALEX) is not None
     assert harness.double.calls_to("editMessageText")[-1].params["text"] == harness.text(
         "delete.cancelled"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 
+from reminderbot.delivery.reminder import checkin_data
 from reminderbot.services.consent import STORED_LINES
-from reminderbot.storage.models import Base, SharingLevel
+from reminderbot.storage.models import Base, Mood, SharingLevel
+from reminderbot.telegram import callbacks
 from tests.support.botdouble import RecordedCall
 from tests.support.harness import BotHarness, FakeClock
 from tests.test_couples import (
@@ -47,7 +49,11 @@ def welcome_of(harness: BotHarness, chat_id: int) -> RecordedCall:
     (call,) = [
         c
         for c in harness.seen(chat_id)
-        if any(data == "consent:yes" for row in harness.double.buttons(c) for _, data in row)
+        if any(
+            data == callbacks.consent_data(True)
+            for row in harness.double.buttons(c)
+            for _, data in row
+        )
     ]
     return call
 
@@ -113,8 +119,8 @@ async def test_after_yes_to_an_invite_the_welcome_stays(harness: BotHarness) -> 
 async def test_a_second_press_on_yes_thanks_only_once(harness: BotHarness) -> None:
     await harness.command(ALEX, "/start")
     message_id = harness.double.message_id_of(welcome_of(harness, ALEX))
-    await harness.press(ALEX, "consent:yes", message_id=message_id)
-    await harness.press(ALEX, "consent:yes", message_id=message_id)
+    await harness.press(ALEX, callbacks.consent_data(True), message_id=message_id)
+    await harness.press(ALEX, callbacks.consent_data(True), message_id=message_id)
     assert harness.all_texts(ALEX).count(harness.text("onboarding.consented")) == 1
 
 
@@ -133,11 +139,11 @@ async def test_mydata_includes_which_checkins_were_shared_and_when(
     await pair(harness, ALEX, SAM)
     await choose_sharing(harness, ALEX, SharingLevel.NEED_SPACE)
     delivery_id = await deliver_reminder(harness, clock, ALEX)
-    await harness.press(ALEX, f"ci:{delivery_id}:s")  # steady: not shared
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.STEADY))  # steady: not shared
     steady = await mydata(harness, ALEX)
     assert steady["shared_with_partner"] == []
     clock.advance(minutes=5)
-    await harness.press(ALEX, f"ci:{delivery_id}:n")  # need space: shared
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.NEED_SPACE))  # need space: shared
     data = await mydata(harness, ALEX)
     (checkin,) = data["checkins"]  # type: ignore[misc]
     assert data["shared_with_partner"] == [
@@ -163,7 +169,7 @@ async def test_mydata_gives_every_column_of_their_own_rows(
     clock.set(utc(2026, 3, 2, 8))
     await pair(harness, ALEX, SAM)
     delivery_id = await deliver_reminder(harness, clock, ALEX)
-    await harness.press(ALEX, f"ci:{delivery_id}:h")
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.HEAVY))
     data = await mydata(harness, ALEX)
     tables = {table.name: {c.name for c in table.columns} for table in Base.metadata.sorted_tables}
     person = data["person"]

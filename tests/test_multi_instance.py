@@ -25,6 +25,7 @@ from telegram import Bot
 
 from reminderbot.content import load_catalog
 from reminderbot.delivery.dispatcher import LEASE, Dispatcher
+from reminderbot.delivery.reminder import checkin_data
 from reminderbot.delivery.shared_rate import (
     LOCK_CLASS,
     SENDER_NAME_PREFIX,
@@ -37,7 +38,8 @@ from reminderbot.sandbox.webhook import SECRET_HEADER
 from reminderbot.storage import repositories
 from reminderbot.storage.db import SessionFactory, create_engine, create_session_factory
 from reminderbot.storage.migrate import upgrade
-from reminderbot.storage.models import CheckIn, Delivery, DeliveryStatus, Person, Schedule
+from reminderbot.storage.models import CheckIn, Delivery, DeliveryStatus, Mood, Person, Schedule
+from reminderbot.telegram import callbacks
 from reminderbot.telegram.app import run_tick
 from tests.bench.dispatch_bench import add_people
 from tests.support import databases
@@ -353,7 +355,7 @@ async def test_the_timezone_button_closes_the_question_for_every_instance(
     first, second = two
     await first.join(ALEX)
     zone = first.state.settings.timezone_choices[0]
-    await second.press(ALEX, f"set:tz:{zone}")
+    await second.press(ALEX, callbacks.settings_data("tz", zone))
     await first.say(ALEX, "Berlin")
     assert first.last_text(ALEX) == first.text("errors.free_text")
     assert (await person(first)).timezone == zone
@@ -374,7 +376,7 @@ async def test_consent_given_through_another_instance_than_the_welcome(
 ) -> None:
     first, second = two
     await first.command(ALEX, "/start")
-    await second.press(ALEX, "consent:yes")
+    await second.press(ALEX, callbacks.consent_data(True))
     assert second.last_text(ALEX) == timezone_question(second)
     assert (await person(first)).consent.value == "given"
 
@@ -388,7 +390,7 @@ async def test_a_note_after_a_tap_through_another_instance_is_kept(
     clock.set(DUE)
     assert (await first.tick()).sent == 1
     delivery_id = (await first.deliveries(ALEX))[-1].id
-    await first.press(ALEX, f"ci:{delivery_id}:s")
+    await first.press(ALEX, checkin_data(delivery_id, Mood.STEADY))
     assert first.last_text(ALEX) == first.text("notes.offer")
 
     await second.say(ALEX, "a quiet morning together")

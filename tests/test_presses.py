@@ -14,8 +14,11 @@ import pytest
 from sqlalchemy import select
 from telegram.error import BadRequest
 
+from reminderbot.delivery.reminder import checkin_data
+from reminderbot.services.pausing import PauseLength
 from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import CheckIn, ConsentState, Mood
+from reminderbot.telegram import callbacks
 from reminderbot.telegram.handlers import help as help_module
 from tests.support import factories
 from tests.support.botdouble import BotDouble, RecordedCall
@@ -89,7 +92,7 @@ async def test_a_late_yes_delete_everything_deletes_everything(bot: BotHarness) 
     await bot.join(ALEX)
     await bot.command(ALEX, "/delete")
     expire_every_press(bot)
-    await bot.press(ALEX, "delete:yes")
+    await bot.press(ALEX, callbacks.delete_data(True))
     assert bot.double.attempts_to("answerCallbackQuery") > len(bot.answers())
     assert await bot.person(ALEX) is None
     assert edits_to(bot, ALEX)[-1] == bot.text("delete.done")
@@ -100,10 +103,10 @@ async def test_a_late_stop_and_late_cancels_take_effect(bot: BotHarness) -> None
     await bot.join(ALEX)
     expire_every_press(bot)
     await bot.command(ALEX, "/delete")
-    await bot.press(ALEX, "delete:no")
+    await bot.press(ALEX, callbacks.delete_data(False))
     assert edits_to(bot, ALEX)[-1] == bot.text("delete.cancelled")
     await bot.command(ALEX, "/stop")
-    await bot.press(ALEX, "stop:yes")
+    await bot.press(ALEX, callbacks.stop_data(True))
     person = await bot.person(ALEX)
     assert person is not None and person.consent is ConsentState.STOPPED
     assert edits_to(bot, ALEX)[-1] == bot.text("stop.done")
@@ -113,7 +116,7 @@ async def test_a_late_stop_and_late_cancels_take_effect(bot: BotHarness) -> None
 async def test_a_late_yes_to_the_welcome_still_begins(bot: BotHarness) -> None:
     await bot.command(RIVER, "/start")
     expire_every_press(bot)
-    await bot.press(RIVER, "consent:yes")
+    await bot.press(RIVER, callbacks.consent_data(True))
     person = await bot.person(RIVER)
     assert person is not None and person.consent is ConsentState.GIVEN
     assert bot.text("onboarding.consented") in bot.all_texts(RIVER)
@@ -125,12 +128,12 @@ async def test_a_late_checkin_tap_is_kept_shared_and_shown(
 ) -> None:
     await pair(bot)
     await bot.command(ALEX, "/settings")
-    await bot.press(ALEX, "set:partnermenu")
-    await bot.press(ALEX, "set:share:all")
+    await bot.press(ALEX, callbacks.settings_data("partnermenu"))
+    await bot.press(ALEX, callbacks.settings_data("share", "all"))
     delivery_id = await reminder(bot, clock, ALEX)
     before = len(bot.seen(SAM))
     expire_every_press(bot)
-    await bot.press(ALEX, f"ci:{delivery_id}:n")
+    await bot.press(ALEX, checkin_data(delivery_id, Mood.NEED_SPACE))
     async with bot.state.sessions.begin() as session:
         assert list((await session.execute(select(CheckIn.mood))).scalars()) == [Mood.NEED_SPACE]
     # The line Alex chose to share reached Sam, and the reminder shows the choice.
@@ -158,21 +161,21 @@ async def test_late_presses_on_pause_couple_settings_and_unpair_take_effect(
 ) -> None:
     await pair(bot)
     expire_every_press(bot)
-    await bot.press(ALEX, "couple:yes")
+    await bot.press(ALEX, callbacks.couple_data(True))
     alex = await bot.person(ALEX)
     assert alex is not None and alex.wants_couple_prompts
     await bot.command(ALEX, "/pause")
-    await bot.press(ALEX, "pause:mine")
-    await bot.press(ALEX, "pause:3d")
+    await bot.press(ALEX, callbacks.pause_scope_data("mine"))
+    await bot.press(ALEX, callbacks.pause_length_data(PauseLength.THREE_DAYS))
     alex = await bot.person(ALEX)
     assert alex is not None and alex.paused_until is not None
     await bot.command(ALEX, "/settings")
-    await bot.press(ALEX, "set:quietmenu")
-    await bot.press(ALEX, "set:quiet:22-07")
+    await bot.press(ALEX, callbacks.settings_data("quietmenu"))
+    await bot.press(ALEX, callbacks.settings_data("quiet", "22-07"))
     alex = await bot.person(ALEX)
     assert alex is not None and alex.quiet_start is not None
     await bot.command(ALEX, "/unpair")
-    await bot.press(ALEX, "unpair:yes")
+    await bot.press(ALEX, callbacks.unpair_data(True))
     assert (await bot.person(ALEX)).couple_id is None  # type: ignore[union-attr]
     assert bot.text("pairing.partner_unpaired") in bot.all_texts(SAM)
     assert_no_apology(bot, ALEX, SAM)
@@ -259,13 +262,13 @@ async def test_an_edit_that_changes_nothing_is_not_sent(bot: BotHarness) -> None
     """Telegram sends the pressed message along: when it already shows the result, no edit."""
     await bot.join(ALEX)
     await bot.command(ALEX, "/delete")
-    await bot.press(ALEX, "delete:no")
+    await bot.press(ALEX, callbacks.delete_data(False))
     (edit,) = bot.double.calls_to("editMessageText", ALEX)[-1:]
     edits = bot.double.attempts_to("editMessageText")
     update = factories.callback_update(
         bot.bot,
         ALEX,
-        "delete:no",
+        callbacks.delete_data(False),
         message_id=int(edit.params["message_id"]),  # type: ignore[call-overload]
         message_text=bot.text("delete.cancelled"),
     )
@@ -300,7 +303,8 @@ async def test_a_message_too_old_to_edit_gets_the_result_as_a_new_message(
     still sees what their press did."""
     await bot.join(ALEX)
     await bot.command(ALEX, "/delete")
-    await bot.press(ALEX, "delete:yes", message_id=999_999)  # a message the chat no longer has
+    # A message the chat no longer has
+    await bot.press(ALEX, callbacks.delete_data(True), message_id=999_999)
     assert await bot.person(ALEX) is None
     assert bot.last_text(ALEX) == bot.text("delete.done")
     assert_no_apology(bot, ALEX)

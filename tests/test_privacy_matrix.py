@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import pytest
 from telegram.ext import CommandHandler
 
 from reminderbot.content import ContentKind
 from reminderbot.delivery.reminder import MOOD_CODES
+from reminderbot.services import preferences
 from reminderbot.services.pausing import PauseLength
 from reminderbot.storage.models import Audience, Mood, SharingLevel
-from reminderbot.telegram.handlers import settings
+from reminderbot.telegram import callbacks
 from tests.support import factories
 from tests.support.harness import BotHarness, FakeClock
 from tests.test_couples import ALEX, SAM, calls_to_chat, invite, pair, shared_line
@@ -81,7 +82,7 @@ def settings_button(data: str) -> Action:
 
 
 def share(level: SharingLevel) -> Action:
-    return settings_button(f"set:share:{level.value}")
+    return settings_button(callbacks.settings_data("share", level.value))
 
 
 def tap(mood: Mood) -> Action:
@@ -112,19 +113,26 @@ SHARES = {
 
 def settings_data() -> list[str]:
     """Every /settings button there is, from the same tables the handler uses."""
-    data = ["set:main", "set:partnermenu"]
-    data += [f"set:{s}" for s in ("tzmenu", "timesmenu", "daysmenu", "quietmenu")]
-    data += [f"set:{s}" for s in ("kindsmenu", "whomenu", "discreetmenu")]
-    data += ["set:tz:Europe/Berlin", "set:tz:America/New_York"]
-    data += [f"set:times:{name}" for name in settings.TIME_PRESETS]
-    data += [f"set:days:{name}" for name in settings.DAY_PRESETS]
-    data += [f"set:day:{i}" for i in range(7)]
-    data += [f"set:quiet:{name}" for name in settings.QUIET_PRESETS]
-    data += [f"set:kind:{kind}" for kind in settings.KIND_FLAGS]
-    data += [f"set:who:{a.value}" for a in Audience]
-    data += ["set:discreet:preview", "set:discreet:silent", "set:couple:toggle"]
-    data += ["set:receive:toggle"]
-    data += [f"set:share:{level.value}" for level in SharingLevel]
+    data = [callbacks.settings_data("main"), callbacks.settings_data("partnermenu")]
+    data += [callbacks.settings_data(s) for s in ("tzmenu", "timesmenu", "daysmenu", "quietmenu")]
+    data += [callbacks.settings_data(s) for s in ("kindsmenu", "whomenu", "discreetmenu")]
+    data += [
+        callbacks.settings_data("tz", "Europe/Berlin"),
+        callbacks.settings_data("tz", "America/New_York"),
+    ]
+    data += [callbacks.settings_data("times", name) for name in preferences.TIME_PRESETS]
+    data += [callbacks.settings_data("days", name) for name in preferences.DAY_PRESETS]
+    data += [callbacks.settings_data("day", str(i)) for i in range(7)]
+    data += [callbacks.settings_data("quiet", name) for name in preferences.QUIET_PRESETS]
+    data += [callbacks.settings_data("kind", kind) for kind in preferences.KIND_FLAGS]
+    data += [callbacks.settings_data("who", a.value) for a in Audience]
+    data += [
+        callbacks.settings_data("discreet", "preview"),
+        callbacks.settings_data("discreet", "silent"),
+        callbacks.settings_data("couple", "toggle"),
+    ]
+    data += [callbacks.settings_data("receive", "toggle")]
+    data += [callbacks.settings_data("share", level.value) for level in SharingLevel]
     return data
 
 
@@ -141,41 +149,59 @@ def cases() -> list[Case]:
         Case("/timezone typed", steps(command("timezone"), say("Tokyo"))),
         Case("/quiet", command("quiet", "22:00 07:00")),
         Case("/quiet off", command("quiet", "off")),
-        Case("/pause cancel", steps(command("pause"), press("pause:cancel"))),
+        Case("/pause cancel", steps(command("pause"), press(callbacks.PAUSE_CANCEL))),
         Case(
             "pause button on a reminder",
-            steps(press("pz:{delivery}"), press("pause:mine"), press("pause:today")),
+            steps(
+                press("pz:{delivery}"),
+                press(callbacks.pause_scope_data("mine")),
+                press(callbacks.pause_length_data(PauseLength.TODAY)),
+            ),
         ),
         Case(
             "/resume after a personal pause",
-            steps(command("pause"), press("pause:mine"), press("pause:open"), command("resume")),
+            steps(
+                command("pause"),
+                press(callbacks.pause_scope_data("mine")),
+                press(callbacks.pause_length_data(PauseLength.UNTIL_RESUMED)),
+                command("resume"),
+            ),
         ),
         Case("/resume when nothing rests", command("resume")),
         Case("/checkins", command("checkins"), needs=("checkins",)),
         Case("/support", command("support"), needs=("support",)),
-        Case("support button", steps(tap(Mood.HEAVY), press("support:now")), needs=("support",)),
+        Case(
+            "support button",
+            steps(tap(Mood.HEAVY), press(callbacks.SUPPORT_NOW)),
+            needs=("support",),
+        ),
         Case("/mydata", command("mydata")),
-        Case("/stop", steps(command("stop"), press("stop:yes"))),
-        Case("/stop cancelled", steps(command("stop"), press("stop:no"))),
+        Case("/stop", steps(command("stop"), press(callbacks.stop_data(True)))),
+        Case("/stop cancelled", steps(command("stop"), press(callbacks.stop_data(False)))),
         Case(
             "/stop then /start again",
-            steps(command("stop"), press("stop:yes"), command("start"), press("consent:yes")),
+            steps(
+                command("stop"),
+                press(callbacks.stop_data(True)),
+                command("start"),
+                press(callbacks.consent_data(True)),
+            ),
         ),
         Case(
             "/delete",
-            steps(command("delete"), press("delete:yes")),
+            steps(command("delete"), press(callbacks.delete_data(True))),
             told=("pairing.partner_unpaired",),
         ),
-        Case("/delete cancelled", steps(command("delete"), press("delete:no"))),
+        Case("/delete cancelled", steps(command("delete"), press(callbacks.delete_data(False)))),
         Case(
             "/unpair",
-            steps(command("unpair"), press("unpair:yes")),
+            steps(command("unpair"), press(callbacks.unpair_data(True))),
             told=("pairing.partner_unpaired",),
         ),
-        Case("/unpair cancelled", steps(command("unpair"), press("unpair:no"))),
+        Case("/unpair cancelled", steps(command("unpair"), press(callbacks.unpair_data(False)))),
         Case("/pair while paired", command("pair")),
-        Case("couple prompts yes", press("couple:yes")),
-        Case("couple prompts no", press("couple:no")),
+        Case("couple prompts yes", press(callbacks.couple_data(True))),
+        Case("couple prompts no", press(callbacks.couple_data(False))),
         Case("unknown command", command("nonsense")),
         Case("free text", say("hello there")),
         Case("a voice message", send_media("voice")),
@@ -186,7 +212,7 @@ def cases() -> list[Case]:
             steps(
                 command("times", "23:00"),
                 command("quiet", "22:00 07:00"),
-                press("set:move:2300-0700"),
+                press(callbacks.move_data(time(23, 0), time(7, 0))),
             ),
         ),
         Case(
@@ -201,14 +227,21 @@ def cases() -> list[Case]:
         Case(
             "shared pause then resume",
             steps(
-                command("pause"), press("pause:shared"), press("pause:s:week"), command("resume")
+                command("pause"),
+                press(callbacks.pause_scope_data("shared")),
+                press(callbacks.pause_length_data(PauseLength.WEEK, shared=True)),
+                command("resume"),
             ),
             told=("pairing.partner_shared_resting",),
             edited=("pairing.partner_shared_back",),
         ),
         Case(
             "shared pause cancelled",
-            steps(command("pause"), press("pause:shared"), press("pause:cancel")),
+            steps(
+                command("pause"),
+                press(callbacks.pause_scope_data("shared")),
+                press(callbacks.PAUSE_CANCEL),
+            ),
         ),
     ]
     heavy, steady, need = (
@@ -266,11 +299,18 @@ def cases() -> list[Case]:
         Case(
             "share all while Sam turned shared check-ins off",
             steps(share(SharingLevel.ALL), tap(Mood.HEAVY), tap(Mood.STEADY)),
-            sam_first=("set:partnermenu", "set:receive:toggle"),
+            sam_first=(
+                callbacks.settings_data("partnermenu"),
+                callbacks.settings_data("receive", "toggle"),
+            ),
         ),
         Case(
             "Alex turns their own receiving off, then shares",
-            steps(settings_button("set:receive:toggle"), share(SharingLevel.ALL), tap(Mood.OPEN)),
+            steps(
+                settings_button(callbacks.settings_data("receive", "toggle")),
+                share(SharingLevel.ALL),
+                tap(Mood.OPEN),
+            ),
             told=(SHARED_LINE[Mood.OPEN],),
         ),
     ]
@@ -280,13 +320,21 @@ def cases() -> list[Case]:
         out.append(
             Case(
                 f"/pause my reminders {length.value}",
-                steps(command("pause"), press("pause:mine"), press(f"pause:{length.value}")),
+                steps(
+                    command("pause"),
+                    press(callbacks.pause_scope_data("mine")),
+                    press(callbacks.pause_length_data(length)),
+                ),
             )
         )
         out.append(
             Case(
                 f"/pause shared prompts {length.value}",
-                steps(command("pause"), press("pause:shared"), press(f"pause:s:{length.value}")),
+                steps(
+                    command("pause"),
+                    press(callbacks.pause_scope_data("shared")),
+                    press(callbacks.pause_length_data(length, shared=True)),
+                ),
                 told=("pairing.partner_shared_resting",),
             )
         )
@@ -315,8 +363,8 @@ async def test_what_partner_b_receives(harness: BotHarness, clock: FakeClock, ca
     if missing:
         pytest.skip(f"/{missing[0]} is not registered yet")
     await pair(harness)
-    await harness.press(ALEX, "couple:yes")
-    await harness.press(SAM, "couple:yes")
+    await harness.press(ALEX, callbacks.couple_data(True))
+    await harness.press(SAM, callbacks.couple_data(True))
     # An ordinary day: each has received a reminder of their own.
     clock.set(datetime(2026, 3, 2, 9, tzinfo=UTC))
     await harness.tick()
@@ -370,14 +418,14 @@ async def test_couple_prompts_follow_both_answers_and_tell_nobody(
     await pair(harness)
     for user_id in (ALEX, SAM):
         await harness.command(user_id, "/settings")
-        await harness.press(user_id, "set:kindsmenu")
-        await harness.press(user_id, "set:kind:affirmation")
-        await harness.press(user_id, "set:kind:practice")
+        await harness.press(user_id, callbacks.settings_data("kindsmenu"))
+        await harness.press(user_id, callbacks.settings_data("kind", "affirmation"))
+        await harness.press(user_id, callbacks.settings_data("kind", "practice"))
     if sam != "unanswered":
-        await harness.press(SAM, f"couple:{sam}")
+        await harness.press(SAM, callbacks.couple_data(sam == "yes"))
     before = len(calls_to_chat(harness, SAM))
     if alex != "unanswered":
-        await harness.press(ALEX, f"couple:{alex}")
+        await harness.press(ALEX, callbacks.couple_data(alex == "yes"))
     assert calls_to_chat(harness, SAM)[before:] == []
     seen_before = {user_id: len(harness.seen(user_id)) for user_id in (ALEX, SAM)}
     clock.set(datetime(2026, 3, 2, 9, tzinfo=UTC))

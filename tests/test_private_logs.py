@@ -16,8 +16,10 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reminderbot.delivery.reminder import checkin_data
 from reminderbot.logs import quiet_libraries
 from reminderbot.storage.db import SessionFactory
+from reminderbot.storage.models import Mood
 from tests.support.harness import BotHarness, FakeClock
 
 ALEX = 8401  # said yes
@@ -64,7 +66,7 @@ async def tap_a_checkin(bot: BotHarness, clock: FakeClock) -> None:
     clock.set(clock.now.replace(hour=9, minute=0))
     await bot.tick()
     delivery = [d for d in await bot.deliveries(ALEX) if d.telegram_message_id][-1]
-    await bot.press(ALEX, f"ci:{delivery.id}:s")
+    await bot.press(ALEX, checkin_data(delivery.id, Mood.STEADY))
 
 
 async def drive_every_text_handler(bot: BotHarness) -> None:

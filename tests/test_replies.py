@@ -7,6 +7,9 @@ from datetime import UTC, datetime, time
 
 import pytest
 
+from reminderbot.delivery.reminder import checkin_data
+from reminderbot.storage.models import Mood
+from reminderbot.telegram import callbacks
 from tests.support import factories
 from tests.support.harness import BotHarness, FakeClock
 
@@ -27,12 +30,12 @@ MEDIA = (
 
 async def stop(harness: BotHarness, user_id: int) -> None:
     await harness.command(user_id, "/stop")
-    await harness.press(user_id, "stop:yes")
+    await harness.press(user_id, callbacks.stop_data(True))
 
 
 async def delete(harness: BotHarness, user_id: int) -> None:
     await harness.command(user_id, "/delete")
-    await harness.press(user_id, "delete:yes")
+    await harness.press(user_id, callbacks.delete_data(True))
 
 
 async def times_of(harness: BotHarness, user_id: int) -> list[time]:
@@ -97,7 +100,7 @@ async def test_media_during_a_note_window_is_not_a_note(
     clock.set(datetime(2026, 3, 2, 9, tzinfo=UTC))
     await harness.tick()
     delivery = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id][-1]
-    await harness.press(ALEX, f"ci:{delivery.id}:h")
+    await harness.press(ALEX, checkin_data(delivery.id, Mood.HEAVY))
     await harness.process(factories.media_update(harness.bot, ALEX, "voice"))
     assert harness.last_text(ALEX) == harness.text("errors.media_not_read")
     assert harness.double.attempts_to("getFile") == 0
@@ -130,7 +133,7 @@ async def test_quiet_hours_over_a_chosen_time_say_so_and_offer_to_move_it(
     assert (harness.text("buttons.move_time", time="23:00", to="07:00"), "set:move:2300-0700") in (
         buttons
     )
-    await harness.press(ALEX, "set:move:2300-0700")
+    await harness.press(ALEX, callbacks.move_data(time(23, 0), time(7, 0)))
     assert await times_of(harness, ALEX) == [time(7, 0), time(8, 30)]
     # The moved time is sent the next morning, at 07:00.
     clock.set(datetime(2026, 3, 3, 7, tzinfo=UTC))
@@ -158,12 +161,12 @@ async def test_a_quiet_preset_over_a_chosen_time_says_so(harness: BotHarness) ->
     await harness.join(ALEX)
     await harness.command(ALEX, "/times", "21:30")
     await harness.command(ALEX, "/settings")
-    await harness.press(ALEX, "set:quietmenu")
-    await harness.press(ALEX, "set:quiet:21-08")
+    await harness.press(ALEX, callbacks.settings_data("quietmenu"))
+    await harness.press(ALEX, callbacks.settings_data("quiet", "21-08"))
     assert harness.last_text(ALEX) == harness.text(
         "settings.quiet_covers", times="21:30", start="21:00", end="08:00"
     )
-    await harness.press(ALEX, "set:move:2130-2030")
+    await harness.press(ALEX, callbacks.move_data(time(21, 30), time(20, 30)))
     assert await times_of(harness, ALEX) == [time(20, 30)]
 
 
@@ -172,7 +175,7 @@ async def test_an_old_move_button_changes_nothing(harness: BotHarness) -> None:
     await harness.command(ALEX, "/times", "23:00")
     await harness.command(ALEX, "/quiet", "22:00 07:00")
     await harness.command(ALEX, "/times", "10:00")
-    await harness.press(ALEX, "set:move:2300-0700")
+    await harness.press(ALEX, callbacks.move_data(time(23, 0), time(7, 0)))
     assert harness.answers()[-1] == harness.text("answers.stale_button")
     assert await times_of(harness, ALEX) == [time(10, 0)]
 
@@ -197,7 +200,7 @@ async def test_a_move_into_quiet_hours_changed_since_says_so_again(harness: BotH
     await harness.command(ALEX, "/times", "23:00")
     await harness.command(ALEX, "/quiet", "22:00 07:00")
     await harness.command(ALEX, "/quiet", "21:00 08:00")  # the earlier offer is now out of date
-    await harness.press(ALEX, "set:move:2300-2130")
+    await harness.press(ALEX, callbacks.move_data(time(23, 0), time(21, 30)))
     assert await times_of(harness, ALEX) == [time(21, 30)]
     assert harness.last_text(ALEX) == harness.text(
         "settings.quiet_covers", times="21:30", start="21:00", end="08:00"

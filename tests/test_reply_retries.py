@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from reminderbot.telegram import callbacks
 from reminderbot.telegram.welcome import welcome_text
 from tests.support.harness import BotHarness, FakeClock
 
@@ -29,7 +30,7 @@ async def test_a_press_whose_answer_is_refused_with_429_still_shows_its_result(
 ) -> None:
     await harness.command(ALEX, "/start")
     harness.double.fail_next("sendMessage", chat_id=ALEX, error="429", retry_after=1)
-    await harness.press(ALEX, "consent:yes")
+    await harness.press(ALEX, callbacks.consent_data(True))
     assert await harness.person(ALEX) is not None
     # The thanks that was refused arrived after the wait, and no apology instead of it.
     texts = harness.all_texts(ALEX)

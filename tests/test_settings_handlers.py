@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage.models import Audience, Schedule
+from reminderbot.telegram import callbacks
 from tests.support.harness import BotHarness
 
 ALEX = 8001
@@ -52,7 +53,7 @@ async def test_timezone_buttons_after_yes_and_typed_city(harness: BotHarness) ->
 
 async def test_timezone_button_press(harness: BotHarness) -> None:
     await harness.join(ALEX)
-    await harness.press(ALEX, "set:tz:America/New_York")
+    await harness.press(ALEX, callbacks.settings_data("tz", "America/New_York"))
     person = await harness.person(ALEX)
     assert person is not None and person.timezone == "America/New_York"
     assert harness.answers()[-1] == harness.text("answers.saved")
@@ -102,17 +103,17 @@ async def test_settings_summary_and_buttons_change_each_part(harness: BotHarness
     await harness.command(ALEX, "/settings")
     summary = harness.last_text(ALEX)
     assert "Timezone: UTC" in summary and "Times: 09:00" in summary
-    await harness.press(ALEX, "set:timesmenu")
-    await harness.press(ALEX, "set:times:both")
+    await harness.press(ALEX, callbacks.settings_data("timesmenu"))
+    await harness.press(ALEX, callbacks.settings_data("times", "both"))
     assert await schedule_times(harness) == [time(8, 30), time(20, 0)]
-    await harness.press(ALEX, "set:quietmenu")
-    await harness.press(ALEX, "set:quiet:22-07")
-    await harness.press(ALEX, "set:kindsmenu")
-    await harness.press(ALEX, "set:kind:practice")
-    await harness.press(ALEX, "set:whomenu")
-    await harness.press(ALEX, "set:who:hurt_partner")
-    await harness.press(ALEX, "set:discreetmenu")
-    await harness.press(ALEX, "set:discreet:silent")
+    await harness.press(ALEX, callbacks.settings_data("quietmenu"))
+    await harness.press(ALEX, callbacks.settings_data("quiet", "22-07"))
+    await harness.press(ALEX, callbacks.settings_data("kindsmenu"))
+    await harness.press(ALEX, callbacks.settings_data("kind", "practice"))
+    await harness.press(ALEX, callbacks.settings_data("whomenu"))
+    await harness.press(ALEX, callbacks.settings_data("who", "hurt_partner"))
+    await harness.press(ALEX, callbacks.settings_data("discreetmenu"))
+    await harness.press(ALEX, callbacks.settings_data("discreet", "silent"))
     person = await harness.person(ALEX)
     assert person is not None
     assert (person.quiet_start, person.quiet_end) == (time(22), time(7))
@@ -129,9 +130,9 @@ async def test_silent_and_discreet_change_what_a_reminder_looks_like(
 ) -> None:
     await harness.join(ALEX)
     await harness.command(ALEX, "/settings")
-    await harness.press(ALEX, "set:discreetmenu")
-    await harness.press(ALEX, "set:discreet:preview")
-    await harness.press(ALEX, "set:discreet:silent")
+    await harness.press(ALEX, callbacks.settings_data("discreetmenu"))
+    await harness.press(ALEX, callbacks.settings_data("discreet", "preview"))
+    await harness.press(ALEX, callbacks.settings_data("discreet", "silent"))
     harness.state.clock.set(datetime(2026, 3, 2, 9, tzinfo=UTC))  # type: ignore[attr-defined]
     await harness.tick()
     reminder = harness.seen(ALEX)[-1].params
@@ -142,9 +143,9 @@ async def test_silent_and_discreet_change_what_a_reminder_looks_like(
 
 async def test_forged_settings_value_is_refused(harness: BotHarness) -> None:
     await harness.join(ALEX)
-    await harness.press(ALEX, "set:tz:Mars/Olympus", message_id=1)
-    await harness.press(ALEX, "set:day:9", message_id=1)
-    await harness.press(ALEX, "set:who:admin", message_id=1)
+    await harness.press(ALEX, callbacks.settings_data("tz", "Mars/Olympus"), message_id=1)
+    await harness.press(ALEX, callbacks.settings_data("day", "9"), message_id=1)
+    await harness.press(ALEX, callbacks.settings_data("who", "admin"), message_id=1)
     assert harness.answers()[-3:] == [harness.text("answers.stale_button")] * 3
     person = await harness.person(ALEX)
     assert person is not None and person.timezone == "UTC" and person.weekdays == 0b1111111

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from reminderbot.delivery.reminder import MOODS_BY_CODE
+from reminderbot.delivery.reminder import MOODS_BY_CODE, checkin_data
 from reminderbot.services import chart
 from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage.models import Mood
@@ -89,7 +89,7 @@ async def test_the_pictures_rows_follow_the_buttons_order(
 ) -> None:
     await joined(harness, ALEX)
     delivery = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))
-    await harness.press(ALEX, f"ci:{delivery}:o")
+    await harness.press(ALEX, checkin_data(delivery, Mood.OPEN))
     await harness.command(ALEX, "/checkins")
     (picture,) = drawn.charts
     order = reminder_button_order(harness, ALEX)

@@ -119,13 +119,13 @@ def _register(application: Application) -> None:  # type: ignore[type-arg]
         (callbacks.DELETE, leaving.delete_answer),
         (CHECKIN, checkins.checkin_button),
         (PAUSE_FROM_REMINDER, pausing.pause_command),
-        (pausing.PAUSE_CHOICE, pausing.pause_choice),
-        (pausing.RESUME_CHOICE, pausing.resume_choice),
-        (pairing.PAIR_ANSWER, pairing.invite_answer),
-        (pairing.UNPAIR, pairing.unpair_answer),
-        (pairing.COUPLE, pairing.couple_answer),
-        (settings.SETTINGS, settings.settings_button),
-        (support.SUPPORT, support.support_now),
+        (callbacks.PAUSE_CHOICE, pausing.pause_choice),
+        (callbacks.RESUME_CHOICE, pausing.resume_choice),
+        (callbacks.PAIR_ANSWER, pairing.invite_answer),
+        (callbacks.UNPAIR, pairing.unpair_answer),
+        (callbacks.COUPLE, pairing.couple_answer),
+        (callbacks.SETTINGS, settings.settings_button),
+        (callbacks.SUPPORT, support.support_now),
     ]
     for pattern, callback in buttons:
         application.add_handler(CallbackQueryHandler(callback, pattern=pattern))

@@ -23,6 +23,7 @@ from reminderbot.delivery.pacing import Pacer
 from reminderbot.storage import repositories
 from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import Delivery, Person
+from reminderbot.telegram import callbacks
 from reminderbot.telegram.app import (
     DISPATCHER_KEY,
     _post_init,
@@ -183,7 +184,7 @@ class BotHarness:
     async def join(self, user_id: int) -> None:
         """/start and yes: the usual first minute."""
         await self.command(user_id, "/start")
-        await self.press(user_id, "consent:yes")
+        await self.press(user_id, callbacks.consent_data(True))
 
     async def tick(self) -> TickStats:
         return await self.dispatcher.tick()

@@ -12,12 +12,12 @@ from reminderbot.content.limits import MESSAGE_LIMIT, telegram_length
 from reminderbot.delivery.reminder import MOOD_ORDER
 from reminderbot.services import chart, history
 from reminderbot.services.history import CHART_DAYS, LIST_DAYS, Entry, History
+from reminderbot.services.preferences import DAY_KEYS
 from reminderbot.storage import repositories
 from reminderbot.storage.models import ConsentState, Mood
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.cooldown import cooldown
 from reminderbot.telegram.handlers.checkins import protected_reply
-from reminderbot.telegram.handlers.settings import DAY_KEYS
 from reminderbot.telegram.replies import reply
 
 CHART_FILENAME = "checkins.png"

@@ -9,7 +9,6 @@ choices, and always protected from forwarding.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 
 from telegram import Bot, InlineKeyboardMarkup, Update
@@ -17,11 +16,12 @@ from telegram.error import BadRequest, TelegramError
 
 from reminderbot.services import consent, pairing, sharing
 from reminderbot.services.checkins import CheckInOutcome, CheckInResult
-from reminderbot.services.pairing import BINDING_SHAPE, WRONG_TOKEN, Refusal, WrongTokens
+from reminderbot.services.pairing import WRONG_TOKEN, Refusal, WrongTokens
 from reminderbot.services.sharing import Notice, NoticeKind
 from reminderbot.storage import repositories
 from reminderbot.storage.models import Invite, Person
 from reminderbot.storage.outage import DATABASE_ERRORS
+from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.handlers.settings import active_person, ask_timezone
 from reminderbot.telegram.replies import (
@@ -36,10 +36,6 @@ from reminderbot.telegram.welcome import welcome_text
 
 log = logging.getLogger(__name__)
 
-PAIR_ANSWER = re.compile(rf"^pair:(?:yes:(\d{{1,18}}):({BINDING_SHAPE})|no)$")
-PAIR_NO = "pair:no"
-UNPAIR = re.compile(r"^unpair:(yes|no)$")
-COUPLE = re.compile(r"^couple:(yes|no)$")
 WRONG_TOKENS_KEY = "pairing_wrong_tokens"
 HELD_NOTICES_SECONDS = 60.0
 
@@ -52,8 +48,8 @@ def wrong_tokens(context: BotContext) -> WrongTokens:
 def couple_offer(state: AppState, lang: str) -> InlineKeyboardMarkup:
     return keyboard(
         [
-            [(state.text("pairing.buttons.couple_yes", lang), "couple:yes")],
-            [(state.text("pairing.buttons.couple_no", lang), "couple:no")],
+            [(state.text("pairing.buttons.couple_yes", lang), callbacks.couple_data(True))],
+            [(state.text("pairing.buttons.couple_no", lang), callbacks.couple_data(False))],
         ]
     )
 
@@ -216,11 +212,11 @@ async def invite_opened(update: Update, context: BotContext, token: str) -> None
         return
     active = consent.is_active(opener)
     yes_key = "pairing.buttons.connect" if active else "pairing.buttons.begin_and_connect"
-    yes = f"pair:yes:{invite.id}:{pairing.binding(invite, user.id)}"
+    yes = callbacks.pair_yes_data(invite.id, pairing.binding(invite, user.id))
     markup = keyboard(
         [
             [(state.text(yes_key, lang), yes)],
-            [(state.text("pairing.buttons.not_now", lang), PAIR_NO)],
+            [(state.text("pairing.buttons.not_now", lang), callbacks.PAIR_NO)],
         ]
     )
     if active:
@@ -240,12 +236,12 @@ async def invite_answer(update: Update, context: BotContext) -> None:
     query = update.callback_query
     user = update.effective_user
     chat = update.effective_chat
-    match = PAIR_ANSWER.match(query.data or "") if query else None
+    match = callbacks.PAIR_ANSWER.match(query.data or "") if query else None
     if query is None or user is None or chat is None or match is None:
         return
     state = context.state
     now = state.now()
-    if query.data == PAIR_NO:
+    if query.data == callbacks.PAIR_NO:
         async with state.sessions.begin() as session:
             person = await repositories.person_by_telegram_id(session, user.id)
         lang = state.language_for(user, person)
@@ -304,7 +300,7 @@ async def invite_answer(update: Update, context: BotContext) -> None:
 async def couple_answer(update: Update, context: BotContext) -> None:
     """Yes or not now to couple prompts, offered to each partner right after pairing."""
     query = update.callback_query
-    match = COUPLE.match(query.data or "") if query else None
+    match = callbacks.COUPLE.match(query.data or "") if query else None
     if match is None:
         return
     person = await active_person(update, context)
@@ -336,8 +332,8 @@ async def unpair_command(update: Update, context: BotContext) -> None:
         return
     markup = keyboard(
         [
-            [(state.text("pairing.buttons.unpair_confirm", lang), "unpair:yes")],
-            [(state.text("pairing.buttons.unpair_cancel", lang), "unpair:no")],
+            [(state.text("pairing.buttons.unpair_confirm", lang), callbacks.unpair_data(True))],
+            [(state.text("pairing.buttons.unpair_cancel", lang), callbacks.unpair_data(False))],
         ]
     )
     await reply(update, context, state.text("pairing.unpair_confirm", lang), markup=markup)
@@ -345,7 +341,7 @@ async def unpair_command(update: Update, context: BotContext) -> None:
 
 async def unpair_answer(update: Update, context: BotContext) -> None:
     query = update.callback_query
-    match = UNPAIR.match(query.data or "") if query else None
+    match = callbacks.UNPAIR.match(query.data or "") if query else None
     if match is None:
         return
     person = await active_person(update, context, allow_stopped=True)

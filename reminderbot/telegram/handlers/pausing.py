@@ -6,7 +6,6 @@ prompts rest."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from telegram import Update
@@ -18,36 +17,35 @@ from reminderbot.services.pausing import PauseLength
 from reminderbot.services.timekeeping import zone
 from reminderbot.storage import repositories
 from reminderbot.storage.models import Person
+from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.handlers.pairing import send_notices
 from reminderbot.telegram.handlers.settings import active_person
 from reminderbot.telegram.replies import answer, finish_press, keyboard, reply
 
-# "pause:3d" rests my reminders; "pause:s:3d" shared prompts; "pause:mine|shared" pick a scope.
-PAUSE_CHOICE = re.compile(r"^pause:(?:(s):)?(today|3d|week|open|cancel|mine|shared)$")
-RESUME_CHOICE = re.compile(r"^resume:(mine|shared)$")
-
 
 def pause_menu(state: AppState, lang: str, *, shared: bool = False) -> list[list[tuple[str, str]]]:
-    prefix = "pause:s:" if shared else "pause:"
+    def b(key: str, length: PauseLength) -> tuple[str, str]:
+        return state.text(key, lang), callbacks.pause_length_data(length, shared=shared)
+
     return [
         [
-            (state.text("buttons.pause_today", lang), prefix + "today"),
-            (state.text("buttons.pause_3d", lang), prefix + "3d"),
+            b("buttons.pause_today", PauseLength.TODAY),
+            b("buttons.pause_3d", PauseLength.THREE_DAYS),
         ],
         [
-            (state.text("buttons.pause_week", lang), prefix + "week"),
-            (state.text("buttons.pause_open", lang), prefix + "open"),
+            b("buttons.pause_week", PauseLength.WEEK),
+            b("buttons.pause_open", PauseLength.UNTIL_RESUMED),
         ],
-        [(state.text("buttons.pause_cancel", lang), "pause:cancel")],
+        [(state.text("buttons.pause_cancel", lang), callbacks.PAUSE_CANCEL)],
     ]
 
 
 def scope_menu(state: AppState, lang: str) -> list[list[tuple[str, str]]]:
     return [
-        [(state.text("pairing.buttons.scope_mine", lang), "pause:mine")],
-        [(state.text("pairing.buttons.scope_shared", lang), "pause:shared")],
-        [(state.text("buttons.pause_cancel", lang), "pause:cancel")],
+        [(state.text("pairing.buttons.scope_mine", lang), callbacks.pause_scope_data("mine"))],
+        [(state.text("pairing.buttons.scope_shared", lang), callbacks.pause_scope_data("shared"))],
+        [(state.text("buttons.pause_cancel", lang), callbacks.PAUSE_CANCEL)],
     ]
 
 
@@ -78,7 +76,7 @@ def _until_text(state: AppState, lang: str, until: datetime | None, tz_name: str
 
 async def pause_choice(update: Update, context: BotContext) -> None:
     query = update.callback_query
-    match = PAUSE_CHOICE.match(query.data or "") if query else None
+    match = callbacks.PAUSE_CHOICE.match(query.data or "") if query else None
     if match is None:
         return
     person = await active_person(update, context)
@@ -173,8 +171,13 @@ async def resume_command(update: Update, context: BotContext) -> None:
         if pausing.is_paused(person, state.now()):
             lang = person.language
             menu = [
-                [(state.text("pairing.buttons.resume_mine", lang), "resume:mine")],
-                [(state.text("pairing.buttons.resume_shared", lang), "resume:shared")],
+                [(state.text("pairing.buttons.resume_mine", lang), callbacks.resume_data("mine"))],
+                [
+                    (
+                        state.text("pairing.buttons.resume_shared", lang),
+                        callbacks.resume_data("shared"),
+                    )
+                ],
             ]
             await reply(
                 update, context, state.text("pairing.resume_scope", lang), markup=keyboard(menu)
@@ -189,7 +192,7 @@ async def resume_command(update: Update, context: BotContext) -> None:
 
 async def resume_choice(update: Update, context: BotContext) -> None:
     query = update.callback_query
-    match = RESUME_CHOICE.match(query.data or "") if query else None
+    match = callbacks.RESUME_CHOICE.match(query.data or "") if query else None
     if match is None:
         return
     person = await active_person(update, context)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from datetime import time
 
 from telegram import InlineKeyboardMarkup, Update
 
 from reminderbot.services import pairing, schedules
 from reminderbot.services.conversation import Question, answered, ask, waiting_for
+from reminderbot.services.preferences import (
+    DAY_KEYS,
+    DAY_PRESETS,
+    KIND_FLAGS,
+    QUIET_PRESETS,
+    TIME_PRESETS,
+)
 from reminderbot.services.timekeeping import (
     moves_out_of_quiet,
     parse_clock,
@@ -18,6 +24,7 @@ from reminderbot.services.timekeeping import (
 )
 from reminderbot.storage import repositories
 from reminderbot.storage.models import Audience, ConsentState, Person, SharingLevel
+from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.replies import Buttons, answer, finish_press, keyboard, reply
 
@@ -25,45 +32,9 @@ from reminderbot.telegram.replies import Buttons, answer, finish_press, keyboard
 # a file name, and difflib's cost grows with it).
 TIMEZONE_MAX_CHARS = 64
 
-SETTINGS = re.compile(r"^set:([a-z]+)(?::([A-Za-z0-9_/+\-:]{1,48}))?$")
-
-TIME_PRESETS: dict[str, tuple[time, ...]] = {
-    "morning": (time(8, 30),),
-    "evening": (time(20, 0),),
-    "both": (time(8, 30), time(20, 0)),
-}
-QUIET_PRESETS: dict[str, tuple[time, time] | None] = {
-    "off": None,
-    "22-07": (time(22, 0), time(7, 0)),
-    "21-08": (time(21, 0), time(8, 0)),
-}
-DAY_PRESETS = {
-    "all": schedules.WEEKDAYS_ALL,
-    "work": schedules.WEEKDAYS_WORK,
-    "end": schedules.WEEKEND,
-}
-DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-KIND_FLAGS = {
-    "affirmation": "wants_affirmations",
-    "practice": "wants_practices",
-    "checkin_prompt": "wants_checkin_prompts",
-}
-
 
 def _clock(at: time) -> str:
     return at.strftime("%H:%M")
-
-
-# set:move:2300-0700: move the daily time 23:00 to 07:00 (offered when quiet hours cover it).
-MOVE = re.compile(r"^(\d{4})-(\d{4})$")
-
-
-def _hhmm(at: time) -> str:
-    return at.strftime("%H%M")
-
-
-def _parse_hhmm(text: str) -> time | None:
-    return parse_clock(f"{text[:2]}:{text[2:]}")
 
 
 async def warn_if_quiet_covers(update: Update, context: BotContext, person: Person) -> None:
@@ -82,7 +53,7 @@ async def warn_if_quiet_covers(update: Update, context: BotContext, person: Pers
         [
             (
                 state.text("buttons.move_time", lang, time=_clock(at), to=_clock(to)),
-                f"set:move:{_hhmm(at)}-{_hhmm(to)}",
+                callbacks.move_data(at, to),
             )
             for to in moves_out_of_quiet(at, start, end)
         ]
@@ -129,7 +100,10 @@ def _days_label(state: AppState, lang: str, mask: int) -> str:
 
 def timezone_buttons(state: AppState) -> Buttons:
     zones = state.settings.timezone_choices
-    return [[(z, f"set:tz:{z}") for z in zones[i : i + 2]] for i in range(0, len(zones), 2)]
+    return [
+        [(z, callbacks.settings_data("tz", z)) for z in zones[i : i + 2]]
+        for i in range(0, len(zones), 2)
+    ]
 
 
 async def ask_timezone(update: Update, context: BotContext, lang: str) -> None:
@@ -166,7 +140,7 @@ async def _apply_timezone(update: Update, context: BotContext, person: Person, t
                 update,
                 context,
                 state.text("settings.timezone_suggest", lang),
-                markup=keyboard([[(s, f"set:tz:{s}")] for s in suggestions]),
+                markup=keyboard([[(s, callbacks.settings_data("tz", s))] for s in suggestions]),
             )
         else:
             await reply(update, context, state.text("settings.timezone_unknown", lang))
@@ -355,7 +329,7 @@ def summary(state: AppState, person: Person, times: list[time]) -> str:
 
 def main_menu(state: AppState, lang: str, *, paired: bool = False) -> InlineKeyboardMarkup:
     def b(key: str, section: str) -> tuple[str, str]:
-        return state.text(f"buttons.settings_{key}", lang), f"set:{section}"
+        return state.text(f"buttons.settings_{key}", lang), callbacks.settings_data(section)
 
     rows = [
         [b("timezone", "tzmenu"), b("times", "timesmenu")],
@@ -364,7 +338,14 @@ def main_menu(state: AppState, lang: str, *, paired: bool = False) -> InlineKeyb
         [b("discreet", "discreetmenu")],
     ]
     if paired:
-        rows.append([(state.text("pairing.buttons.settings_partner", lang), "set:partnermenu")])
+        rows.append(
+            [
+                (
+                    state.text("pairing.buttons.settings_partner", lang),
+                    callbacks.settings_data("partnermenu"),
+                )
+            ]
+        )
     return keyboard(rows)
 
 
@@ -375,53 +356,88 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
         label = state.text(key if "." in key else f"buttons.{key}", lang)
         return (state.text("buttons.chosen", lang, label=label) if chosen else label), data
 
-    back = [b("settings_back", "set:main")]
+    back = [b("settings_back", callbacks.settings_data("main"))]
     rows: Buttons
     match section:
         case "tzmenu":
             rows = timezone_buttons(state)
         case "timesmenu":
-            rows = [[b(f"times_{name}", f"set:times:{name}")] for name in TIME_PRESETS]
+            rows = [
+                [b(f"times_{name}", callbacks.settings_data("times", name))]
+                for name in TIME_PRESETS
+            ]
         case "daysmenu":
             rows = [
                 [
-                    b(f"days_{name}", f"set:days:{name}", person.weekdays == mask)
+                    b(
+                        f"days_{name}",
+                        callbacks.settings_data("days", name),
+                        person.weekdays == mask,
+                    )
                     for name, mask in DAY_PRESETS.items()
                 ]
             ]
             rows += [
                 [
-                    b(f"day_{DAY_KEYS[i]}", f"set:day:{i}", bool(person.weekdays & (1 << i)))
+                    b(
+                        f"day_{DAY_KEYS[i]}",
+                        callbacks.settings_data("day", str(i)),
+                        bool(person.weekdays & (1 << i)),
+                    )
                     for i in range(j, min(j + 4, 7))
                 ]
                 for j in (0, 4)
             ]
         case "quietmenu":
             rows = [
-                [b(f"quiet_{name.replace('-', '_')}", f"set:quiet:{name}")]
+                [b(f"quiet_{name.replace('-', '_')}", callbacks.settings_data("quiet", name))]
                 for name in QUIET_PRESETS
             ]
         case "kindsmenu":
             rows = [
-                [b(f"kind_{kind}", f"set:kind:{kind}", bool(getattr(person, flag)))]
+                [
+                    b(
+                        f"kind_{kind}",
+                        callbacks.settings_data("kind", kind),
+                        bool(getattr(person, flag)),
+                    )
+                ]
                 for kind, flag in KIND_FLAGS.items()
             ]
         case "whomenu":
             rows = [
-                [b(f"audience_{a.value}", f"set:who:{a.value}", person.audience is a)]
+                [
+                    b(
+                        f"audience_{a.value}",
+                        callbacks.settings_data("who", a.value),
+                        person.audience is a,
+                    )
+                ]
                 for a in Audience
             ]
         case "discreetmenu":
             rows = [
-                [b("discreet_preview", "set:discreet:preview", person.discreet_preview)],
-                [b("discreet_silent", "set:discreet:silent", person.silent)],
+                [
+                    b(
+                        "discreet_preview",
+                        callbacks.settings_data("discreet", "preview"),
+                        person.discreet_preview,
+                    )
+                ],
+                [
+                    b(
+                        "discreet_silent",
+                        callbacks.settings_data("discreet", "silent"),
+                        person.silent,
+                    )
+                ],
             ]
         case "partnermenu" if person.couple_id is not None:
             rows = [
                 [
                     b(
                         f"pairing.buttons.share_{level.value}",
-                        f"set:share:{level.value}",
+                        callbacks.settings_data("share", level.value),
                         person.sharing is level,
                     )
                 ]
@@ -431,7 +447,7 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
                 [
                     b(
                         "pairing.buttons.couple_prompts",
-                        "set:couple:toggle",
+                        callbacks.settings_data("couple", "toggle"),
                         person.wants_couple_prompts,
                     )
                 ]
@@ -440,7 +456,7 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
                 [
                     b(
                         "pairing.buttons.receive_checkins",
-                        "set:receive:toggle",
+                        callbacks.settings_data("receive", "toggle"),
                         person.receives_partner_checkins,
                     )
                 ]
@@ -486,10 +502,10 @@ async def _change(person: Person, action: str, value: str | None, state: AppStat
             case "day", str(day) if day.isdigit() and int(day) < 7:
                 await schedules.set_weekdays(session, fresh, fresh.weekdays ^ (1 << int(day)), now)
                 return "daysmenu"
-            case "move", str(move) if found := MOVE.match(move):
-                was, to = _parse_hhmm(found.group(1)), _parse_hhmm(found.group(2))
+            case "move", str(move) if (pair := callbacks.parse_move(move)) is not None:
+                was, to = pair
                 times = await schedules.times_of(session, fresh.id)
-                if was is None or to is None or was not in times:
+                if was not in times:
                     return None  # an old button: that time was changed since
                 moved = [t for t in times if t != was] + [to]
                 await schedules.set_times(session, fresh, moved, now)
@@ -529,7 +545,7 @@ async def _change(person: Person, action: str, value: str | None, state: AppStat
 async def settings_button(update: Update, context: BotContext) -> None:
     """Every set:... button: open a section, or change a setting and show the result."""
     query = update.callback_query
-    match = SETTINGS.match(query.data or "") if query else None
+    match = callbacks.SETTINGS.match(query.data or "") if query else None
     if query is None or match is None:
         return
     person = await active_person(update, context)

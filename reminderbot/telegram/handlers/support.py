@@ -8,17 +8,15 @@ must get the contacts) and no database, so it still works when the database does
 from __future__ import annotations
 
 import random
-import re
 
 from telegram import InlineKeyboardButton, Update
 
 from reminderbot.content import ContentKind
+from reminderbot.telegram.callbacks import SUPPORT_NOW
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.handlers.help import support_contacts
 from reminderbot.telegram.replies import answer
 
-SUPPORT_NOW = "support:now"
-SUPPORT = re.compile(r"^support:now$")
 GROUNDING_LINES = 3
 
 
