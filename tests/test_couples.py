@@ -3,6 +3,7 @@ unpairing and deleting. A leak of one partner's activity to the other is the wor
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -30,7 +31,7 @@ from reminderbot.storage.models import (
     SharingLevel,
 )
 from reminderbot.telegram import callbacks
-from reminderbot.telegram.handlers.pairing import flush_held
+from reminderbot.telegram.notices import flush_held
 from reminderbot.telegram.welcome import welcome_text
 from tests.support.botdouble import RecordedCall
 from tests.support.harness import BotHarness, FakeClock
@@ -431,6 +432,50 @@ async def test_a_change_between_claim_and_send_stops_a_couple_prompt(
     claimed = await harness.dispatcher._claim(stats)
     assert {m.kind for m in claimed} == {ContentKind.COUPLE_PROMPT}
     await between(harness)
+    await harness.dispatcher._send_all(claimed, stats)
+    assert reminder_texts(harness, ALEX) == reminder_texts(harness, SAM) == []
+
+
+async def _sam_unpairs(harness: BotHarness) -> None:
+    await harness.command(SAM, "/unpair")
+    await harness.press(SAM, callbacks.unpair_data(True))
+
+
+@pytest.mark.parametrize(
+    "between",
+    [
+        pytest.param(_sam_says_no, id="a-later-no"),
+        pytest.param(_sam_pauses_shared_prompts, id="a-shared-pause"),
+        pytest.param(_sam_unpairs, id="an-unpairing"),
+    ],
+)
+async def test_a_change_right_before_the_send_stops_a_couple_prompt(
+    harness: BotHarness, clock: FakeClock, between: Callable[[BotHarness], Awaitable[None]]
+) -> None:
+    """The same changes landing after the dispatcher last read the chunk, right before the send:
+    only the handler's word that both partners changed makes it read them again."""
+    from reminderbot.delivery.dispatcher import TickStats
+
+    await pair(harness)
+    await only_couple_prompts(harness, ALEX, opt_in=True)
+    await only_couple_prompts(harness, SAM, opt_in=True)
+    clock.set(utc(2026, 3, 2, 9))
+    stats = TickStats()
+    claimed = await harness.dispatcher._claim(stats)
+    assert {m.kind for m in claimed} == {ContentKind.COUPLE_PROMPT}
+    pacer = harness.dispatcher.pacer
+    slot, first = pacer.slot, asyncio.Lock()
+    changed = False
+
+    async def change_then_slot(chat_id: int) -> None:
+        nonlocal changed
+        async with first:  # every send waits until the change is done
+            if not changed:
+                changed = True
+                await between(harness)
+        await slot(chat_id)
+
+    pacer.slot = change_then_slot  # type: ignore[method-assign]
     await harness.dispatcher._send_all(claimed, stats)
     assert reminder_texts(harness, ALEX) == reminder_texts(harness, SAM) == []
 

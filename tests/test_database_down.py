@@ -20,11 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage.db import SessionFactory, create_engine, create_session_factory
-from reminderbot.telegram import callbacks
+from reminderbot.telegram import callbacks, notices
 from reminderbot.telegram.app import run_tick
+from reminderbot.telegram.contacts import support_contacts
 from reminderbot.telegram.context import BotContext
-from reminderbot.telegram.handlers import pairing
-from reminderbot.telegram.handlers.help import support_contacts
 from tests.support.harness import BotHarness, FakeClock
 
 ALEX = 8301
@@ -147,12 +146,12 @@ async def test_the_held_partner_lines_job_survives(
 ) -> None:
     context = BotContext(bot.application)
     with outage, caplog.at_level(logging.DEBUG):
-        await pairing.held_notices_job(context)
-        await pairing.held_notices_job(context)
+        await notices.held_notices_job(context)
+        await notices.held_notices_job(context)
     lines = failure_lines(caplog)
     assert lines and all(r.exc_info is None for r in lines)
     # Back up: the job does its work again.
-    await pairing.held_notices_job(context)
+    await notices.held_notices_job(context)
 
 
 async def test_the_dispatcher_tick_survives(bot: BotHarness, outage: Outage) -> None:

@@ -7,9 +7,14 @@ transaction has committed.
 
 from __future__ import annotations
 
-from datetime import time
+from collections.abc import Sequence
+from datetime import datetime, time
 
-from reminderbot.services import schedules
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reminderbot.services import pairing, schedules
+from reminderbot.storage.models import Audience, Person, SharingLevel
 
 People = frozenset[int]
 NOBODY: People = frozenset()
@@ -36,3 +41,95 @@ KIND_FLAGS = {
     "practice": "wants_practices",
     "checkin_prompt": "wants_checkin_prompts",
 }
+
+
+def _just(person: Person) -> People:
+    return frozenset({person.id})
+
+
+async def set_timezone(session: AsyncSession, person: Person, name: str, now: datetime) -> People:
+    await schedules.set_timezone(session, person, name, now)
+    return _just(person)
+
+
+async def set_times(
+    session: AsyncSession, person: Person, times: Sequence[time], now: datetime
+) -> People:
+    await schedules.set_times(session, person, times, now)
+    return _just(person)
+
+
+async def move_time(
+    session: AsyncSession, person: Person, was: time, to: time, now: datetime
+) -> People:
+    """Move one daily time (offered when quiet hours cover it). Nobody changes when that time
+    is no longer one of theirs: the offer was older than a later change."""
+    times = await schedules.times_of(session, person.id)
+    if was not in times:
+        return NOBODY
+    await schedules.set_times(session, person, [t for t in times if t != was] + [to], now)
+    return _just(person)
+
+
+async def set_weekdays(session: AsyncSession, person: Person, mask: int, now: datetime) -> People:
+    await schedules.set_weekdays(session, person, mask, now)
+    return _just(person)
+
+
+async def toggle_weekday(session: AsyncSession, person: Person, day: int, now: datetime) -> People:
+    """Day 0 is Monday."""
+    if not 0 <= day < len(DAY_KEYS):
+        return NOBODY
+    return await set_weekdays(session, person, person.weekdays ^ (1 << day), now)
+
+
+def set_quiet(person: Person, window: tuple[time, time] | None) -> People:
+    """Quiet hours from start to end each night; None turns them off."""
+    person.quiet_start, person.quiet_end = window or (None, None)
+    return _just(person)
+
+
+def toggle_kind(person: Person, kind: str) -> People:
+    flag = KIND_FLAGS.get(kind)
+    if flag is None:
+        return NOBODY
+    setattr(person, flag, not getattr(person, flag))
+    return _just(person)
+
+
+def set_audience(person: Person, audience: Audience) -> People:
+    person.audience = audience
+    return _just(person)
+
+
+def toggle_discreet_preview(person: Person) -> People:
+    person.discreet_preview = not person.discreet_preview
+    return _just(person)
+
+
+def toggle_silent(person: Person) -> People:
+    person.silent = not person.silent
+    return _just(person)
+
+
+# Partner choices: each is the person's own; the partner is never told it changed.
+async def set_sharing(session: AsyncSession, person: Person, level: SharingLevel) -> People:
+    return _just(person) if await pairing.set_sharing(session, person, level) else NOBODY
+
+
+async def set_couple_prompts(session: AsyncSession, person: Person, wanted: bool) -> People:
+    """Both partners' rows change: couple prompts go out only while both said yes."""
+    if not await pairing.set_couple_prompts(session, person, wanted):
+        return NOBODY
+    return await _couple_of(session, person)
+
+
+async def set_receives_checkins(session: AsyncSession, person: Person, wanted: bool) -> People:
+    return _just(person) if await pairing.set_receives_checkins(session, person, wanted) else NOBODY
+
+
+async def _couple_of(session: AsyncSession, person: Person) -> People:
+    if person.couple_id is None:
+        return _just(person)
+    query = select(Person.id).where(Person.couple_id == person.couple_id)
+    return frozenset((await session.execute(query)).scalars()) | _just(person)

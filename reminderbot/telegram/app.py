@@ -33,8 +33,9 @@ from reminderbot.delivery.reminder import CHECKIN, PAUSE_FROM_REMINDER
 from reminderbot.delivery.shared_rate import leader_for
 from reminderbot.metrics import SENT, Metrics, TickFigures
 from reminderbot.services import stats
-from reminderbot.telegram import callbacks
+from reminderbot.telegram import callbacks, notices
 from reminderbot.telegram.concurrency import PerPersonUpdates
+from reminderbot.telegram.contacts import support_contacts
 from reminderbot.telegram.context import STATE_KEY, AppState, BotContext
 from reminderbot.telegram.handlers import (
     checkins,
@@ -131,9 +132,11 @@ def _register(application: Application) -> None:  # type: ignore[type-arg]
         application.add_handler(CallbackQueryHandler(callback, pattern=pattern))
     application.add_handler(CallbackQueryHandler(fallback.stale_button))
     application.add_handler(MessageHandler(filters.COMMAND & private, fallback.unknown_command))
-    application.add_handler(
-        MessageHandler(filters.TEXT & ~filters.COMMAND & private, fallback.free_text)
-    )
+    # Free text: the note first (its window is open only while a check-in tap was the person's
+    # last act, so it is the fresher question even if an older timezone question went
+    # unanswered), then a typed timezone after the question, else a pointer.
+    free_text = fallback.free_text(checkins.typed_note, settings.typed_timezone)
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & private, free_text))
     # Voice, stickers, photos, files, locations...: a short reply; never downloaded.
     application.add_handler(MessageHandler(filters.ATTACHMENT & private, fallback.not_text))
     # Group 1, after the answer: any other command or button ends an open note window, so a
@@ -146,7 +149,7 @@ def oversized_messages(state: AppState) -> str | None:
     """The first of /help or /support that would pass Telegram's limit with the configured
     contacts (and the longest grounding lines), in any language; None when all fit."""
     for lang in state.catalog.languages:
-        contacts = help.support_contacts(state, lang)
+        contacts = support_contacts(state, lang)
         pool = sorted(
             (item.text for item in state.catalog.items(lang, [ContentKind.GROUNDING])),
             key=len,
@@ -212,8 +215,8 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
         )
         # Partner lines held for the receiver's quiet hours go out when those hours end.
         application.job_queue.run_repeating(
-            pairing.held_notices_job,
-            interval=pairing.HELD_NOTICES_SECONDS,
+            notices.held_notices_job,
+            interval=notices.HELD_NOTICES_SECONDS,
             first=5.0,
             name="partner-lines",
             job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},

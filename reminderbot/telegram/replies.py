@@ -43,6 +43,21 @@ async def reply(
     return await context.bot.send_message(chat.id, text, reply_markup=markup)
 
 
+async def protected_reply(
+    update: Update, context: BotContext, text: str, *, markup: InlineKeyboardMarkup | None = None
+) -> Message | None:
+    """A reply about someone's check-ins: not forwardable or savable, if the practice says so."""
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    return await context.bot.send_message(
+        chat.id,
+        text,
+        reply_markup=markup,
+        protect_content=context.state.settings.protect_content,
+    )
+
+
 async def answer(update: Update, text: str | None = None) -> None:
     """Stop the person's spinner, with an optional short note. Never raises: Telegram refuses
     answers to presses older than its answer window (a backlog, a restart, a slow moment), and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import filters
 
 from reminderbot.delivery.reminder import CHECKIN, MOODS_BY_CODE, reminder_markup, reminder_text
@@ -15,29 +15,14 @@ from reminderbot.storage import repositories
 from reminderbot.storage.models import Mood
 from reminderbot.storage.outage import DATABASE_ERRORS
 from reminderbot.telegram.context import BotContext
-from reminderbot.telegram.handlers.pairing import share_checkin
-from reminderbot.telegram.handlers.support import support_button
-from reminderbot.telegram.replies import answer, finish_press
+from reminderbot.telegram.menus import support_button
+from reminderbot.telegram.notices import share_checkin
+from reminderbot.telegram.replies import answer, finish_press, protected_reply
 
 log = logging.getLogger(__name__)
 
 # After these taps the reminder also offers the support path, one tap away.
 HARD_MOODS = frozenset({Mood.HEAVY, Mood.NEED_SPACE})
-
-
-async def protected_reply(
-    update: Update, context: BotContext, text: str, *, markup: InlineKeyboardMarkup | None = None
-) -> Message | None:
-    """A reply about someone's check-ins: not forwardable or savable, if the practice says so."""
-    chat = update.effective_chat
-    if chat is None:
-        return None
-    return await context.bot.send_message(
-        chat.id,
-        text,
-        reply_markup=markup,
-        protect_content=context.state.settings.protect_content,
-    )
 
 
 async def checkin_button(update: Update, context: BotContext) -> None:

@@ -4,6 +4,8 @@ buttons."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -14,7 +16,6 @@ from reminderbot.storage import repositories
 from reminderbot.storage.models import Person
 from reminderbot.storage.outage import DATABASE_ERRORS
 from reminderbot.telegram.context import BotContext
-from reminderbot.telegram.handlers import checkins, settings
 from reminderbot.telegram.replies import answer, reply
 
 log = logging.getLogger(__name__)
@@ -60,15 +61,25 @@ async def person_wrote(update: Update, context: BotContext) -> None:
         log.warning("reachability not checked: user_id=%s error=%s", user.id, type(exc).__name__)
 
 
-async def free_text(update: Update, context: BotContext) -> None:
-    """Text that is not a command: a note right after a check-in, a typed timezone after the
-    question, else a pointer."""
-    # The note first: its window is open only while a check-in tap was the person's last act,
-    # so it is the fresher question even if an older timezone question went unanswered.
-    if await checkins.typed_note(update, context):
-        return
-    if await settings.typed_timezone(update, context):
-        return
+# Takes a text as the answer to a question it asked (True), or leaves it (False).
+TextReader = Callable[[Update, BotContext], Awaitable[bool]]
+
+
+def free_text(*readers: TextReader) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
+    """The handler for text that is not a command: each reader in turn may take it as the
+    answer to its question (app._register names them, in order); else a pointer."""
+
+    async def free_text(update: Update, context: BotContext) -> None:
+        for read in readers:
+            if await read(update, context):
+                return
+        await point_the_way(update, context)
+
+    return free_text
+
+
+async def point_the_way(update: Update, context: BotContext) -> None:
+    """Text nobody asked for: where to go, true for where the person is."""
     state = context.state
     user = update.effective_user
     person: Person | None = None

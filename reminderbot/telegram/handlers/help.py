@@ -5,17 +5,9 @@ from __future__ import annotations
 from telegram import Update
 
 from reminderbot.services import schedules
+from reminderbot.telegram.contacts import support_contacts
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.replies import reply
-
-
-def support_contacts(state: AppState, lang: str) -> str:
-    contacts = state.settings.support_contacts
-    if not contacts:
-        return state.text("support.no_contacts", lang)
-    return "\n".join(
-        state.text("support.contact_line", lang, name=c.name, contact=c.contact) for c in contacts
-    )
 
 
 def help_text(state: AppState, lang: str) -> str:

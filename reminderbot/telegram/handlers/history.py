@@ -17,8 +17,7 @@ from reminderbot.storage import repositories
 from reminderbot.storage.models import ConsentState, Mood
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.cooldown import cooldown
-from reminderbot.telegram.handlers.checkins import protected_reply
-from reminderbot.telegram.replies import reply
+from reminderbot.telegram.replies import protected_reply, reply
 
 CHART_FILENAME = "checkins.png"
 MONTH_KEYS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")

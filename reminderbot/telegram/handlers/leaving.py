@@ -3,41 +3,35 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Update, User
+from telegram import InlineKeyboardMarkup, Update, User
 
-from reminderbot.services import consent, pairing, privacy, schedules
-from reminderbot.storage import repositories
+from reminderbot.services import leaving, privacy
 from reminderbot.storage.worker import off_the_loop
-from reminderbot.telegram import callbacks
-from reminderbot.telegram.context import BotContext
+from reminderbot.telegram import callbacks, menus
+from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.cooldown import cooldown
-from reminderbot.telegram.handlers.pairing import send_notices
-from reminderbot.telegram.replies import finish_press, keyboard, reply
+from reminderbot.telegram.notices import send_notices
+from reminderbot.telegram.replies import finish_press, reply
 
 MYDATA_FILENAME = "reminderbot-my-data.json"
 
+Menu = Callable[[AppState, str], InlineKeyboardMarkup]
 
-async def _ask_first(
-    update: Update, context: BotContext, topic: str, confirm: str, cancel: str
-) -> None:
+
+async def _ask_first(update: Update, context: BotContext, topic: str, menu: Menu) -> None:
     """A question with a yes and a no button; topic names the words in messages/."""
     state = context.state
     lang = state.language_for(update.effective_user)
-    markup = keyboard(
-        [
-            [(state.text(f"buttons.{topic}_confirm", lang), confirm)],
-            [(state.text(f"buttons.{topic}_cancel", lang), cancel)],
-        ]
-    )
-    await reply(update, context, state.text(f"{topic}.confirm", lang), markup=markup)
+    await reply(update, context, state.text(f"{topic}.confirm", lang), markup=menu(state, lang))
 
 
 async def stop(update: Update, context: BotContext) -> None:
     """Ask before stopping every message."""
-    await _ask_first(update, context, "stop", callbacks.STOP_CONFIRM, callbacks.STOP_CANCEL)
+    await _ask_first(update, context, "stop", menus.stop_menu)
 
 
 async def _confirmed(
@@ -62,13 +56,9 @@ async def stop_answer(update: Update, context: BotContext) -> None:
     user, lang = confirmed
     state = context.state
     async with state.sessions.begin() as session:
-        stopped = await consent.stop(session, user.id, state.now())
-        person = await repositories.person_by_telegram_id(session, user.id)
-        if person is not None:
-            await schedules.clear_due(session, person.id)
-    if person is not None:
-        state.person_changes.mark(person.id)
-    key = "stop.done" if stopped else "stop.nothing_to_stop"
+        stopped = await leaving.stop(session, user.id, state.now())
+    _tell_dispatcher(context, stopped)
+    key = "stop.done" if stopped.done else "stop.nothing_to_stop"
     await finish_press(update, state.text(key, lang))
 
 
@@ -112,7 +102,7 @@ def _encode(export: dict[str, Any]) -> bytes:
 
 async def delete(update: Update, context: BotContext) -> None:
     """Ask before erasing everything."""
-    await _ask_first(update, context, "delete", callbacks.DELETE_CONFIRM, callbacks.DELETE_CANCEL)
+    await _ask_first(update, context, "delete", menus.delete_menu)
 
 
 async def delete_answer(update: Update, context: BotContext) -> None:
@@ -122,16 +112,15 @@ async def delete_answer(update: Update, context: BotContext) -> None:
     user, lang = confirmed
     state = context.state
     async with state.sessions.begin() as session:
-        # Paired: unpair first, so the partner hears only the neutral unpairing line, exactly
-        # as after /unpair; then erase only this person's own rows.
-        person = await repositories.person_by_telegram_id(session, user.id)
-        notices = await pairing.end_pairing(session, person, state.now()) if person else []
-        erased = await privacy.erase_person(session, user.id)
-    await send_notices(context.bot, state, notices)
-    if erased is not None:
-        state.person_changes.mark(erased)
+        erased = await leaving.delete(session, user.id, state.now())
+    _tell_dispatcher(context, erased)
+    await send_notices(context.bot, state, erased.notices)
     # Nothing of theirs stays in memory either (and no empty entry is made for it).
     context.application.drop_user_data(user.id)
-    await finish_press(
-        update, state.text("delete.done" if erased is not None else "delete.nothing", lang)
-    )
+    await finish_press(update, state.text("delete.done" if erased.done else "delete.nothing", lang))
+
+
+def _tell_dispatcher(context: BotContext, left: leaving.Left) -> None:
+    """Committed: a reminder already claimed for these people re-reads them before sending."""
+    for person_id in left.people:
+        context.state.person_changes.mark(person_id)

@@ -1,19 +1,25 @@
-"""/timezone, /times, /quiet and /settings: when and what a person receives."""
+"""/timezone, /times, /quiet and /settings: when and what a person receives.
+
+Each command reads the person and makes its change in one transaction (telegram/acting.py), with
+the rules in services/preferences.py; the menus are in telegram/menus.py."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import time
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import Update
 
-from reminderbot.services import pairing, schedules
+from reminderbot.services import preferences, schedules
 from reminderbot.services.conversation import Question, answered, ask, waiting_for
 from reminderbot.services.preferences import (
     DAY_KEYS,
     DAY_PRESETS,
     KIND_FLAGS,
+    NOBODY,
     QUIET_PRESETS,
     TIME_PRESETS,
+    People,
 )
 from reminderbot.services.timekeeping import (
     moves_out_of_quiet,
@@ -22,43 +28,32 @@ from reminderbot.services.timekeeping import (
     quiet_covered,
     suggest_timezones,
 )
-from reminderbot.storage import repositories
-from reminderbot.storage.models import Audience, ConsentState, Person, SharingLevel
-from reminderbot.telegram import callbacks
+from reminderbot.storage.models import Audience, Person, SharingLevel
+from reminderbot.telegram import callbacks, menus
+from reminderbot.telegram.acting import Acting, acting_person
 from reminderbot.telegram.context import AppState, BotContext
-from reminderbot.telegram.replies import Buttons, answer, finish_press, keyboard, reply
+from reminderbot.telegram.menus import clock as _clock
+from reminderbot.telegram.replies import answer, finish_press, reply
 
 # No city or timezone name is longer; longer text is not parsed at all (zoneinfo reads it as
 # a file name, and difflib's cost grows with it).
 TIMEZONE_MAX_CHARS = 64
 
 
-def _clock(at: time) -> str:
-    return at.strftime("%H:%M")
-
-
-async def warn_if_quiet_covers(update: Update, context: BotContext, person: Person) -> None:
+async def warn_if_quiet_covers(
+    update: Update, context: BotContext, person: Person, times: list[time]
+) -> None:
     """Quiet hours silently skip any reminder they cover, every day: say so, with buttons to
     move each covered time just before quiet hours begin or to when they end."""
     start, end = person.quiet_start, person.quiet_end
     if start is None or end is None:
         return
-    state = context.state
-    async with state.sessions.begin() as session:
-        covered = quiet_covered(await schedules.times_of(session, person.id), start, end)
+    covered = quiet_covered(times, start, end)
     if not covered:
         return
+    state = context.state
     lang = person.language
-    rows = [
-        [
-            (
-                state.text("buttons.move_time", lang, time=_clock(at), to=_clock(to)),
-                callbacks.move_data(at, to),
-            )
-            for to in moves_out_of_quiet(at, start, end)
-        ]
-        for at in covered
-    ]
+    moves = [(at, moves_out_of_quiet(at, start, end)) for at in covered]
     text = state.text(
         "settings.quiet_covers",
         lang,
@@ -66,28 +61,7 @@ async def warn_if_quiet_covers(update: Update, context: BotContext, person: Pers
         start=_clock(start),
         end=_clock(end),
     )
-    await reply(update, context, text, markup=keyboard([row for row in rows if row]))
-
-
-async def active_person(
-    update: Update, context: BotContext, *, allow_stopped: bool = False
-) -> Person | None:
-    """The person behind this update if they said yes (or, with allow_stopped, if we hold any
-    row for them); otherwise point them to /start."""
-    user = update.effective_user
-    if user is None:
-        return None
-    state = context.state
-    async with state.sessions.begin() as session:
-        person = await repositories.person_by_telegram_id(session, user.id)
-    if person is None or (person.consent is not ConsentState.GIVEN and not allow_stopped):
-        lang = state.language_for(user, person)
-        if update.callback_query is not None:
-            await answer(update, state.text("answers.start_first", lang))
-        else:
-            await reply(update, context, state.text("settings.start_first", lang))
-        return None
-    return person
+    await reply(update, context, text, markup=menus.move_menu(state, lang, moves))
 
 
 def _days_label(state: AppState, lang: str, mask: int) -> str:
@@ -98,89 +72,72 @@ def _days_label(state: AppState, lang: str, mask: int) -> str:
     return ", ".join(names) if names else state.text("settings.days_none", lang)
 
 
-def timezone_buttons(state: AppState) -> Buttons:
-    zones = state.settings.timezone_choices
-    return [
-        [(z, callbacks.settings_data("tz", z)) for z in zones[i : i + 2]]
-        for i in range(0, len(zones), 2)
-    ]
-
-
 async def ask_timezone(update: Update, context: BotContext, lang: str) -> None:
-    """Right after a first yes: which timezone, by button or by typing a city."""
-    state = context.state
-    if (user := update.effective_user) is not None:
-        # In the database, not user_data: the answer may reach another instance.
-        async with state.sessions.begin() as session:
-            await ask(session, user.id, Question.TIMEZONE, state.now())
-    await reply(
-        update,
-        context,
-        state.text(
-            "settings.ask_timezone",
-            lang,
-            time=_clock(state.settings.default_reminder_time),
-            timezone=state.settings.default_timezone,
-        ),
-        markup=keyboard(timezone_buttons(state)),
-    )
+    """The timezone question, once ``conversation.ask`` has committed: by button or by city."""
+    text, markup = menus.timezone_question(context.state, lang)
+    await reply(update, context, text, markup=markup)
 
 
-async def _apply_timezone(update: Update, context: BotContext, person: Person, typed: str) -> bool:
-    state = context.state
-    lang = person.language
-    if len(typed.strip()) > TIMEZONE_MAX_CHARS:
-        await reply(update, context, state.text("settings.timezone_too_long", lang))
-        return False
-    found = parse_timezone(typed)
+@dataclass(frozen=True, slots=True)
+class _Timezone:
+    """What became of a typed timezone: set (with the daily times), or not understood."""
+
+    found: str | None
+    times: list[time]
+
+
+async def _apply_timezone(acting: Acting, typed: str) -> _Timezone:
+    """Set a typed timezone if it is one; the question, if open, is answered by it."""
+    found = parse_timezone(typed) if len(typed.strip()) <= TIMEZONE_MAX_CHARS else None
     if found is None:
-        suggestions = suggest_timezones(typed)
-        if suggestions:
-            await reply(
-                update,
-                context,
-                state.text("settings.timezone_suggest", lang),
-                markup=keyboard([[(s, callbacks.settings_data("tz", s))] for s in suggestions]),
-            )
-        else:
-            await reply(update, context, state.text("settings.timezone_unknown", lang))
-        return False
-    async with state.sessions.begin() as session:
-        fresh = await repositories.person_by_id(session, person.id)
-        if fresh is None:
-            return False
-        await schedules.set_timezone(session, fresh, found, state.now())
-        times = await schedules.times_of(session, fresh.id)
-    await reply(
-        update,
-        context,
-        state.text(
+        return _Timezone(None, [])
+    session, person = acting.session, acting.person
+    acting.mark(await preferences.set_timezone(session, person, found, acting.now))
+    await answered(session, person.telegram_user_id, Question.TIMEZONE)
+    return _Timezone(found, await schedules.times_of(session, person.id))
+
+
+async def _say_timezone(
+    update: Update, context: BotContext, lang: str, typed: str, outcome: _Timezone
+) -> None:
+    state = context.state
+    if outcome.found is not None:
+        text = state.text(
             "settings.timezone_set",
             lang,
-            timezone=found,
-            times=", ".join(_clock(t) for t in times) or "-",
-        ),
-    )
-    return True
+            timezone=outcome.found,
+            times=", ".join(_clock(t) for t in outcome.times) or "-",
+        )
+        await reply(update, context, text)
+    elif len(typed.strip()) > TIMEZONE_MAX_CHARS:
+        await reply(update, context, state.text("settings.timezone_too_long", lang))
+    elif suggestions := suggest_timezones(typed):
+        await reply(
+            update,
+            context,
+            state.text("settings.timezone_suggest", lang),
+            markup=menus.timezone_suggestions(suggestions),
+        )
+    else:
+        await reply(update, context, state.text("settings.timezone_unknown", lang))
 
 
 async def timezone_command(update: Update, context: BotContext) -> None:
     """/timezone Europe/Berlin, /timezone UTC+2, /timezone Berlin."""
-    person = await active_person(update, context)
-    if person is None:
-        return
     typed = " ".join(context.args or [])
+    async with acting_person(update, context) as acting:
+        if acting is None:
+            return
+        lang = acting.lang
+        if not typed:
+            # In the database, not user_data: the answer may reach another instance.
+            await ask(acting.session, acting.person.telegram_user_id, Question.TIMEZONE, acting.now)
+        else:
+            outcome = await _apply_timezone(acting, typed)
     if not typed:
-        await ask_timezone(update, context, person.language)
+        await ask_timezone(update, context, lang)
         return
-    if await _apply_timezone(update, context, person, typed):
-        await _timezone_answered(update, context)
-
-
-async def _timezone_answered(update: Update, context: BotContext) -> None:
-    if (user := update.effective_user) is not None:
-        async with context.state.sessions.begin() as session:
-            await answered(session, user.id, Question.TIMEZONE)
+    await _say_timezone(update, context, lang, typed, outcome)
 
 
 async def typed_timezone(update: Update, context: BotContext) -> bool:
@@ -193,11 +150,13 @@ async def typed_timezone(update: Update, context: BotContext) -> bool:
         question = await waiting_for(session, user.id, state.now())
     if question is not Question.TIMEZONE:
         return False
-    person = await active_person(update, context)
-    if person is None:
-        return True  # active_person has answered
-    if await _apply_timezone(update, context, person, message.text):
-        await _timezone_answered(update, context)
+    typed = message.text
+    async with acting_person(update, context) as acting:
+        if acting is None:
+            return True  # acting_person has answered
+        lang = acting.lang
+        outcome = await _apply_timezone(acting, typed)
+    await _say_timezone(update, context, lang, typed, outcome)
     return True
 
 
@@ -214,12 +173,16 @@ def parse_times(args: list[str]) -> list[time] | None:
 
 async def times_command(update: Update, context: BotContext) -> None:
     """/times 08:30 20:00"""
-    person = await active_person(update, context)
-    if person is None:
-        return
+    times = parse_times(context.args or [])
+    async with acting_person(update, context) as acting:
+        if acting is None:
+            return
+        person = acting.person
+        if times is not None:
+            acting.mark(await preferences.set_times(acting.session, person, times, acting.now))
+            saved = await schedules.times_of(acting.session, person.id)
     state = context.state
     lang = person.language
-    times = parse_times(context.args or [])
     if times is None:
         await reply(
             update,
@@ -231,11 +194,6 @@ async def times_command(update: Update, context: BotContext) -> None:
             ),
         )
         return
-    async with state.sessions.begin() as session:
-        fresh = await repositories.person_by_id(session, person.id)
-        if fresh is None:
-            return
-        saved = await schedules.set_times(session, fresh, times, state.now())
     text = state.text(
         "settings.times_set",
         lang,
@@ -243,31 +201,34 @@ async def times_command(update: Update, context: BotContext) -> None:
         timezone=person.timezone,
     )
     await reply(update, context, text)
-    await warn_if_quiet_covers(update, context, fresh)
+    await warn_if_quiet_covers(update, context, person, saved)
+
+
+def parse_quiet(args: list[str]) -> tuple[bool, tuple[time, time] | None]:
+    """['22:00', '07:00'] -> (True, the window); ['off'] -> (True, None); else (False, None)."""
+    if len(args) == 1 and args[0].lower() == "off":
+        return True, None
+    parsed = [parse_clock(a) for a in args]
+    if len(parsed) != 2 or parsed[0] is None or parsed[1] is None or parsed[0] == parsed[1]:
+        return False, None
+    return True, (parsed[0], parsed[1])
 
 
 async def quiet_command(update: Update, context: BotContext) -> None:
     """/quiet 22:00 07:00, or /quiet off."""
-    person = await active_person(update, context)
-    if person is None:
-        return
+    understood, window = parse_quiet(context.args or [])
+    async with acting_person(update, context) as acting:
+        if acting is None:
+            return
+        person = acting.person
+        if understood:
+            acting.mark(preferences.set_quiet(person, window))
+            times = await schedules.times_of(acting.session, person.id)
     state = context.state
     lang = person.language
-    args = context.args or []
-    if len(args) == 1 and args[0].lower() == "off":
-        window: tuple[time, time] | None = None
-    else:
-        parsed = [parse_clock(a) for a in args]
-        if len(parsed) != 2 or parsed[0] is None or parsed[1] is None or parsed[0] == parsed[1]:
-            await reply(update, context, state.text("settings.quiet_usage", lang))
-            return
-        window = (parsed[0], parsed[1])
-    async with state.sessions.begin() as session:
-        fresh = await repositories.person_by_id(session, person.id)
-        if fresh is None:
-            return
-        fresh.quiet_start, fresh.quiet_end = window or (None, None)
-    if window is None:
+    if not understood:
+        await reply(update, context, state.text("settings.quiet_usage", lang))
+    elif window is None:
         await reply(update, context, state.text("settings.quiet_off", lang))
     else:
         await reply(
@@ -275,7 +236,7 @@ async def quiet_command(update: Update, context: BotContext) -> None:
             context,
             state.text("settings.quiet_set", lang, start=_clock(window[0]), end=_clock(window[1])),
         )
-        await warn_if_quiet_covers(update, context, fresh)
+        await warn_if_quiet_covers(update, context, person, times)
 
 
 # --------------------------------------------------------------------------- /settings
@@ -327,219 +288,72 @@ def summary(state: AppState, person: Person, times: list[time]) -> str:
     return text + "\n" + partner + "\n" + receives
 
 
-def main_menu(state: AppState, lang: str, *, paired: bool = False) -> InlineKeyboardMarkup:
-    def b(key: str, section: str) -> tuple[str, str]:
-        return state.text(f"buttons.settings_{key}", lang), callbacks.settings_data(section)
-
-    rows = [
-        [b("timezone", "tzmenu"), b("times", "timesmenu")],
-        [b("days", "daysmenu"), b("quiet", "quietmenu")],
-        [b("kinds", "kindsmenu"), b("audience", "whomenu")],
-        [b("discreet", "discreetmenu")],
-    ]
-    if paired:
-        rows.append(
-            [
-                (
-                    state.text("pairing.buttons.settings_partner", lang),
-                    callbacks.settings_data("partnermenu"),
-                )
-            ]
-        )
-    return keyboard(rows)
-
-
-def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMarkup | None:
-    lang = person.language
-
-    def b(key: str, data: str, chosen: bool = False) -> tuple[str, str]:
-        label = state.text(key if "." in key else f"buttons.{key}", lang)
-        return (state.text("buttons.chosen", lang, label=label) if chosen else label), data
-
-    back = [b("settings_back", callbacks.settings_data("main"))]
-    rows: Buttons
-    match section:
-        case "tzmenu":
-            rows = timezone_buttons(state)
-        case "timesmenu":
-            rows = [
-                [b(f"times_{name}", callbacks.settings_data("times", name))]
-                for name in TIME_PRESETS
-            ]
-        case "daysmenu":
-            rows = [
-                [
-                    b(
-                        f"days_{name}",
-                        callbacks.settings_data("days", name),
-                        person.weekdays == mask,
-                    )
-                    for name, mask in DAY_PRESETS.items()
-                ]
-            ]
-            rows += [
-                [
-                    b(
-                        f"day_{DAY_KEYS[i]}",
-                        callbacks.settings_data("day", str(i)),
-                        bool(person.weekdays & (1 << i)),
-                    )
-                    for i in range(j, min(j + 4, 7))
-                ]
-                for j in (0, 4)
-            ]
-        case "quietmenu":
-            rows = [
-                [b(f"quiet_{name.replace('-', '_')}", callbacks.settings_data("quiet", name))]
-                for name in QUIET_PRESETS
-            ]
-        case "kindsmenu":
-            rows = [
-                [
-                    b(
-                        f"kind_{kind}",
-                        callbacks.settings_data("kind", kind),
-                        bool(getattr(person, flag)),
-                    )
-                ]
-                for kind, flag in KIND_FLAGS.items()
-            ]
-        case "whomenu":
-            rows = [
-                [
-                    b(
-                        f"audience_{a.value}",
-                        callbacks.settings_data("who", a.value),
-                        person.audience is a,
-                    )
-                ]
-                for a in Audience
-            ]
-        case "discreetmenu":
-            rows = [
-                [
-                    b(
-                        "discreet_preview",
-                        callbacks.settings_data("discreet", "preview"),
-                        person.discreet_preview,
-                    )
-                ],
-                [
-                    b(
-                        "discreet_silent",
-                        callbacks.settings_data("discreet", "silent"),
-                        person.silent,
-                    )
-                ],
-            ]
-        case "partnermenu" if person.couple_id is not None:
-            rows = [
-                [
-                    b(
-                        f"pairing.buttons.share_{level.value}",
-                        callbacks.settings_data("share", level.value),
-                        person.sharing is level,
-                    )
-                ]
-                for level in SharingLevel
-            ]
-            rows.append(
-                [
-                    b(
-                        "pairing.buttons.couple_prompts",
-                        callbacks.settings_data("couple", "toggle"),
-                        person.wants_couple_prompts,
-                    )
-                ]
-            )
-            rows.append(
-                [
-                    b(
-                        "pairing.buttons.receive_checkins",
-                        callbacks.settings_data("receive", "toggle"),
-                        person.receives_partner_checkins,
-                    )
-                ]
-            )
-        case _:
-            return None
-    return keyboard([*rows, back])
-
-
 async def settings_command(update: Update, context: BotContext) -> None:
     """Everything in one place, with buttons to change each part."""
-    person = await active_person(update, context)
-    if person is None:
-        return
+    async with acting_person(update, context) as acting:
+        if acting is None:
+            return
+        person = acting.person
+        times = await schedules.times_of(acting.session, person.id)
     state = context.state
-    async with state.sessions.begin() as session:
-        times = await schedules.times_of(session, person.id)
     await reply(
         update,
         context,
         summary(state, person, times),
-        markup=main_menu(state, person.language, paired=person.couple_id is not None),
+        markup=menus.main_menu(state, person.language, paired=person.couple_id is not None),
     )
 
 
-async def _change(person: Person, action: str, value: str | None, state: AppState) -> str | None:
-    """Apply one settings button to a fresh person row. Returns the submenu to show next."""
-    now = state.now()
-    async with state.sessions.begin() as session:
-        fresh = await repositories.person_by_id(session, person.id)
-        if fresh is None:
-            return None
-        match action, value:
-            case "tz", str(name) if parse_timezone(name) == name:
-                await schedules.set_timezone(session, fresh, name, now)
-                return "main"
-            case "times", str(name) if name in TIME_PRESETS:
-                await schedules.set_times(session, fresh, list(TIME_PRESETS[name]), now)
-                return "main"
-            case "days", str(name) if name in DAY_PRESETS:
-                await schedules.set_weekdays(session, fresh, DAY_PRESETS[name], now)
-                return "daysmenu"
-            case "day", str(day) if day.isdigit() and int(day) < 7:
-                await schedules.set_weekdays(session, fresh, fresh.weekdays ^ (1 << int(day)), now)
-                return "daysmenu"
-            case "move", str(move) if (pair := callbacks.parse_move(move)) is not None:
-                was, to = pair
-                times = await schedules.times_of(session, fresh.id)
-                if was not in times:
-                    return None  # an old button: that time was changed since
-                moved = [t for t in times if t != was] + [to]
-                await schedules.set_times(session, fresh, moved, now)
-                return "main"
-            case "quiet", str(name) if name in QUIET_PRESETS:
-                fresh.quiet_start, fresh.quiet_end = QUIET_PRESETS[name] or (None, None)
-                return "main"
-            case "kind", str(kind) if kind in KIND_FLAGS:
-                flag = KIND_FLAGS[kind]
-                setattr(fresh, flag, not getattr(fresh, flag))
-                return "kindsmenu"
-            case "who", str(who) if who in {a.value for a in Audience}:
-                fresh.audience = Audience(who)
-                return "main"
-            case "discreet", "preview":
-                fresh.discreet_preview = not fresh.discreet_preview
-                return "discreetmenu"
-            case "discreet", "silent":
-                fresh.silent = not fresh.silent
-                return "discreetmenu"
-            # Sharing is the person's own choice; the partner is never told it changed.
-            case "share", str(level) if level in {lv.value for lv in SharingLevel}:
-                if await pairing.set_sharing(session, fresh, SharingLevel(level)):
-                    return "partnermenu"
-            case "couple", "toggle":
-                wanted = not fresh.wants_couple_prompts
-                if await pairing.set_couple_prompts(session, fresh, wanted):
-                    return "partnermenu"
-            # The receiver's own choice; the partner is not told and their sharing is unchanged.
-            case "receive", "toggle":
-                wanted = not fresh.receives_partner_checkins
-                if await pairing.set_receives_checkins(session, fresh, wanted):
-                    return "partnermenu"
-    return None
+async def _change(acting: Acting, action: str, value: str | None) -> str | None:
+    """Apply one settings button. Returns the submenu to show next; None for a button that no
+    longer applies (nothing changed)."""
+    session, person, now = acting.session, acting.person, acting.now
+    changed: People
+    match action, value:
+        case "tz", str(name) if parse_timezone(name) == name:
+            changed, section = await preferences.set_timezone(session, person, name, now), "main"
+            await answered(session, person.telegram_user_id, Question.TIMEZONE)
+        case "times", str(name) if name in TIME_PRESETS:
+            times = TIME_PRESETS[name]
+            changed, section = await preferences.set_times(session, person, times, now), "main"
+        case "days", str(name) if name in DAY_PRESETS:
+            mask = DAY_PRESETS[name]
+            changed = await preferences.set_weekdays(session, person, mask, now)
+            section = "daysmenu"
+        case "day", str(day) if day.isdigit() and int(day) < len(DAY_KEYS):
+            changed = await preferences.toggle_weekday(session, person, int(day), now)
+            section = "daysmenu"
+        case "move", str(move) if (found := callbacks.parse_move(move)) is not None:
+            # An old button (that time was changed since) moves nothing.
+            changed = await preferences.move_time(session, person, *found, now)
+            section = "main"
+        case "quiet", str(name) if name in QUIET_PRESETS:
+            changed, section = preferences.set_quiet(person, QUIET_PRESETS[name]), "main"
+        case "kind", str(kind) if kind in KIND_FLAGS:
+            changed, section = preferences.toggle_kind(person, kind), "kindsmenu"
+        case "who", str(who) if who in {a.value for a in Audience}:
+            changed, section = preferences.set_audience(person, Audience(who)), "main"
+        case "discreet", "preview":
+            changed, section = preferences.toggle_discreet_preview(person), "discreetmenu"
+        case "discreet", "silent":
+            changed, section = preferences.toggle_silent(person), "discreetmenu"
+        # Sharing is the person's own choice; the partner is never told it changed.
+        case "share", str(level) if level in {lv.value for lv in SharingLevel}:
+            changed = await preferences.set_sharing(session, person, SharingLevel(level))
+            section = "partnermenu"
+        case "couple", "toggle":
+            wanted = not person.wants_couple_prompts
+            changed = await preferences.set_couple_prompts(session, person, wanted)
+            section = "partnermenu"
+        # The receiver's own choice; the partner is not told and their sharing is unchanged.
+        case "receive", "toggle":
+            wanted = not person.receives_partner_checkins
+            changed = await preferences.set_receives_checkins(session, person, wanted)
+            section = "partnermenu"
+        case _:
+            changed, section = NOBODY, ""
+    acting.mark(changed)
+    return section if changed else None
 
 
 async def settings_button(update: Update, context: BotContext) -> None:
@@ -548,37 +362,32 @@ async def settings_button(update: Update, context: BotContext) -> None:
     match = callbacks.SETTINGS.match(query.data or "") if query else None
     if query is None or match is None:
         return
-    person = await active_person(update, context)
-    if person is None:
-        return
+    action, value = match.group(1), match.group(2)
+    async with acting_person(update, context) as acting:
+        if acting is None:
+            return
+        person = acting.person
+        if action.endswith("menu") or action == "main":
+            section: str | None = action
+        else:
+            section = await _change(acting, action, value)
+        times = await schedules.times_of(acting.session, person.id)
     state = context.state
     lang = person.language
-    action, value = match.group(1), match.group(2)
-    if action.endswith("menu") or action == "main":
-        section = action
-    else:
-        section = await _change(person, action, value, state) or ""
-        if not section:
-            await answer(update, state.text("answers.stale_button", lang))
-            return
-        if action == "tz":
-            await _timezone_answered(update, context)
-    async with state.sessions.begin() as session:
-        fresh = await repositories.person_by_id(session, person.id)
-        times = await schedules.times_of(session, person.id)
-    if fresh is None:
+    if not section:
+        await answer(update, state.text("answers.stale_button", lang))
         return
-    paired = fresh.couple_id is not None
+    paired = person.couple_id is not None
     markup = (
-        main_menu(state, lang, paired=paired)
+        menus.main_menu(state, lang, paired=paired)
         if section == "main"
-        else submenu(state, fresh, section)
+        else menus.submenu(state, person, section)
     )
     if markup is None:
         await answer(update, state.text("answers.stale_button", lang))
         return
     note = None if action.endswith("menu") else state.text("answers.saved", lang)
-    await finish_press(update, summary(state, fresh, times), markup, note=note)
+    await finish_press(update, summary(state, person, times), markup, note=note)
     # Also after a move: quiet hours may have changed since the button was offered.
     if action in ("quiet", "times", "move"):
-        await warn_if_quiet_covers(update, context, fresh)
+        await warn_if_quiet_covers(update, context, person, times)

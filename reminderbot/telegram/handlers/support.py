@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import random
 
-from telegram import InlineKeyboardButton, Update
+from telegram import Update
 
 from reminderbot.content import ContentKind
-from reminderbot.telegram.callbacks import SUPPORT_NOW
+from reminderbot.telegram.contacts import support_contacts
 from reminderbot.telegram.context import AppState, BotContext
-from reminderbot.telegram.handlers.help import support_contacts
 from reminderbot.telegram.replies import answer
 
 GROUNDING_LINES = 3
-
-
-def support_button(state: AppState, lang: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(
-        state.text("support_path.buttons.hard_now", lang), callback_data=SUPPORT_NOW
-    )
 
 
 def support_text(state: AppState, lang: str) -> str:
