@@ -273,3 +273,38 @@ def test_the_rules_see_imports_of_every_form(tmp_path: Path) -> None:
     # python-telegram-bot is seen; reminderbot.telegram is not mistaken for it.
     assert [line for library, line in libraries_of(path) if library == "telegram"] == [9]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+HANDLERS = "reminderbot.telegram.handlers"
+
+
+def handler_cross_imports(imports: list[Import]) -> list[str]:
+    """Imports from one handler module of another (or of the handlers package)."""
+    return [
+        f"{imp.where()}: handlers share through telegram/ (acting, callbacks, menus, notices, "
+        "replies); move what both need there, or wire them together in telegram/app.py"
+        for imp in imports
+        if imp.module.startswith(HANDLERS + ".")
+        and (imp.target == HANDLERS or imp.target.startswith(HANDLERS + "."))
+        and imp.target != imp.module
+    ]
+
+
+def test_no_handler_module_imports_another() -> None:
+    """Each handler module stands on its own: what two of them share lives beside them."""
+    found = handler_cross_imports(all_imports())
+    assert not found, "\n".join(found)
+
+
+def test_the_handler_rule_sees_a_handler_importing_another() -> None:
+    imports = [
+        Import(f"{HANDLERS}.pausing", f"{HANDLERS}.pairing", 3),
+        Import(f"{HANDLERS}.fallback", HANDLERS, 4),
+        Import(f"{HANDLERS}.pausing", "reminderbot.telegram.notices", 5),
+        Import("reminderbot.telegram.app", f"{HANDLERS}.pairing", 6),
+    ]
+    found = handler_cross_imports(imports)
+    assert [line.split(":")[0] for line in found] == [
+        f"{HANDLERS}.pausing (line 3) imports {HANDLERS}.pairing",
+        f"{HANDLERS}.fallback (line 4) imports {HANDLERS}",
+    ]
