@@ -206,7 +206,7 @@ async def test_not_now_stores_nothing_and_tells_nobody(harness: BotHarness) -> N
     token = await invite(harness, ALEX)
     before_alex = len(harness.seen(ALEX))
     await harness.command(SAM, "/start", token)
-    await harness.press(SAM, "pair:no")
+    await harness.press(SAM, callbacks.PAIR_NO)
     assert harness.double.calls_to("editMessageText", chat_id=SAM)[-1].params[
         "text"
     ] == harness.text("onboarding.not_now")
@@ -303,7 +303,7 @@ async def test_forged_or_borrowed_yes_buttons_do_nothing(harness: BotHarness) ->
     await harness.command(SAM, "/start", token)
     yes = button_starting(harness, SAM, "pair:yes:")
     invite_id = yes.split(":")[2]
-    await harness.press(SAM, f"pair:yes:{invite_id}:{'A' * 22}", message_id=1)
+    await harness.press(SAM, callbacks.pair_yes_data(invite_id, "A" * 22), message_id=1)
     # River never opened the link: Sam's button data is no use to River.
     await harness.press(RIVER, yes, message_id=1)
     assert await count(harness, Couple) == 0

@@ -15,7 +15,7 @@ import pytest
 from telegram.ext import CommandHandler
 
 from reminderbot.content import ContentKind
-from reminderbot.delivery.reminder import MOOD_CODES
+from reminderbot.delivery.reminder import checkin_data, pause_data
 from reminderbot.services import preferences
 from reminderbot.services.pausing import PauseLength
 from reminderbot.storage.models import Audience, Mood, SharingLevel
@@ -63,9 +63,11 @@ def steps(*parts: Action) -> Action:
     return act
 
 
-def press(data: str) -> Action:
+def press(data: str | Callable[[int], str]) -> Action:
+    """Press a button: its data, or a builder given the scene's delivery (a reminder's button)."""
+
     async def act(h: BotHarness, scene: Scene) -> None:
-        await h.press(ALEX, data.format(delivery=scene.delivery_id))
+        await h.press(ALEX, data if isinstance(data, str) else data(scene.delivery_id))
 
     return act
 
@@ -86,7 +88,7 @@ def share(level: SharingLevel) -> Action:
 
 
 def tap(mood: Mood) -> Action:
-    return press("ci:{delivery}:" + MOOD_CODES[mood])
+    return press(lambda delivery: checkin_data(delivery, mood))
 
 
 def say(text: str) -> Action:
@@ -153,7 +155,7 @@ def cases() -> list[Case]:
         Case(
             "pause button on a reminder",
             steps(
-                press("pz:{delivery}"),
+                press(pause_data),
                 press(callbacks.pause_scope_data("mine")),
                 press(callbacks.pause_length_data(PauseLength.TODAY)),
             ),
@@ -404,7 +406,7 @@ async def test_opening_a_link_tells_the_inviter_nothing(harness: BotHarness) -> 
     token = await invite(harness, ALEX)
     before = len(calls_to_chat(harness, ALEX))
     await harness.command(SAM, "/start", token)
-    await harness.press(SAM, "pair:no")
+    await harness.press(SAM, callbacks.PAIR_NO)
     assert calls_to_chat(harness, ALEX)[before:] == []
 
 
