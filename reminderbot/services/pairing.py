@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reminderbot.services import sharing
 from reminderbot.services.pausing import PauseLength, pause_end
+from reminderbot.services.resting import is_resting
 from reminderbot.services.sharing import Notice, NoticeKind, partner_of
 from reminderbot.storage.models import ConsentState, Couple, Invite, Person, SharingLevel
 
@@ -271,10 +272,9 @@ def couple_prompts_due(person: Person, at: datetime | None) -> bool:
     on). The dispatcher asks this at claim time and again right before the send."""
     if person.couple_id is None or not person.couple_prompts_agreed:
         return False
-    resting = person.shared_paused_at is not None and (
-        person.shared_paused_until is None or at is None or person.shared_paused_until > at
-    )
-    return not resting
+    if at is None:
+        return person.shared_paused_at is None
+    return not shared_resting(person, at)
 
 
 async def set_receives_checkins(session: AsyncSession, person: Person, wanted: bool) -> bool:
@@ -295,16 +295,12 @@ async def set_sharing(session: AsyncSession, person: Person, level: SharingLevel
 
 
 # --------------------------------------------------------------------------- shared pause
-def _active(at: datetime | None, until: datetime | None, now: datetime) -> bool:
-    return at is not None and (until is None or until > now)
-
-
 def holds_shared(person: Person, now: datetime) -> bool:
-    return _active(person.shared_hold_at, person.shared_hold_until, now)
+    return is_resting(person.shared_hold_at, person.shared_hold_until, now)
 
 
 def shared_resting(person: Person, now: datetime) -> bool:
-    return _active(person.shared_paused_at, person.shared_paused_until, now)
+    return is_resting(person.shared_paused_at, person.shared_paused_until, now)
 
 
 def _combine(people: list[Person], now: datetime) -> None:

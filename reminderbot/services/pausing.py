@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reminderbot.services.resting import is_resting
 from reminderbot.services.timekeeping import local_instant, zone
 from reminderbot.storage.models import Person
 
@@ -19,9 +20,7 @@ class PauseLength(enum.StrEnum):
 
 
 def is_paused(person: Person, now: datetime) -> bool:
-    if person.paused_at is None:
-        return False
-    return person.paused_until is None or person.paused_until > now
+    return is_resting(person.paused_at, person.paused_until, now)
 
 
 def pause_end(person: Person, length: PauseLength, now: datetime) -> datetime | None:
