@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.error import NetworkError, TimedOut
 from telegram.request import HTTPXRequest
 
-from reminderbot.delivery import dispatcher as dispatcher_module
+from reminderbot.delivery import claim as claim_module
+from reminderbot.delivery import send as send_module
 from reminderbot.delivery.dispatcher import LEASE, Dispatcher, Reason, TickStats
 from reminderbot.storage.models import Delivery, DeliveryStatus, Person, Schedule
 from reminderbot.telegram.app import run_tick
@@ -75,14 +76,14 @@ HEALTHY = [8101, 8102, 8103, 8104]
 
 async def poison_rotation(harness: BotHarness, monkeypatch: pytest.MonkeyPatch) -> None:
     """The reported stall: choosing this person's line raises (RecursionError in rotation)."""
-    real = dispatcher_module.pick
+    real = claim_module.pick
 
     def pick(pool: Any, seed: int, position: int) -> Any:
         if seed == POISONED:
             raise RecursionError(SECRET_WORDS)
         return real(pool, seed, position)
 
-    monkeypatch.setattr(dispatcher_module, "pick", pick)
+    monkeypatch.setattr(claim_module, "pick", pick)
 
 
 async def poison_timezone(harness: BotHarness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,14 +103,14 @@ async def poison_rendering(harness: BotHarness, monkeypatch: pytest.MonkeyPatch)
         await session.execute(
             update(Person).where(Person.chat_id == POISONED).values(language="xx")
         )
-    real = dispatcher_module.reminder_markup
+    real = claim_module.reminder_markup
 
     def reminder_markup(catalog: Any, lang: str, delivery_id: int) -> Any:
         if lang == "xx":
             raise KeyError(SECRET_WORDS)
         return real(catalog, lang, delivery_id)
 
-    monkeypatch.setattr(dispatcher_module, "reminder_markup", reminder_markup)
+    monkeypatch.setattr(claim_module, "reminder_markup", reminder_markup)
 
 
 async def poison_sending(harness: BotHarness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -365,9 +366,9 @@ async def test_a_refused_connection_from_the_real_http_client_counts_as_not_sent
             await request.do_request("http://127.0.0.1:9/bot1:x/sendMessage", "POST")
     finally:
         await request.shutdown()
-    assert dispatcher_module.never_reached_telegram(caught.value)
-    assert not dispatcher_module.never_reached_telegram(NetworkError("Bad Gateway"))
-    assert not dispatcher_module.never_reached_telegram(TimedOut())
+    assert send_module.never_reached_telegram(caught.value)
+    assert not send_module.never_reached_telegram(NetworkError("Bad Gateway"))
+    assert not send_module.never_reached_telegram(TimedOut())
 
 
 # --------------------------------------------------------------------------- clock steps

@@ -1,0 +1,104 @@
+"""Sending one reminder, and what Telegram's answer means for it.
+
+Delivery guarantee: a send whose fate is unknown (a time-out, an answer lost after the request
+left) is repeated at most once; only errors that prove the request never left (connect errors,
+a full connection pool) count as not sent.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import httpx
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+
+from reminderbot.delivery.batch import Note, Outcome, Outgoing, Reason, TickStats, log
+from reminderbot.storage.models import DeliveryStatus
+
+
+async def send_reminder(bot: Bot, message: Outgoing, *, protect_content: bool) -> int:
+    """Send it; Telegram's message id. Raises Telegram's error as PTB raises it."""
+    sent = await bot.send_message(
+        message.chat_id,
+        message.text,
+        reply_markup=message.markup,
+        disable_notification=message.silent,
+        protect_content=protect_content,
+    )
+    return sent.message_id
+
+
+def never_reached_telegram(error: NetworkError) -> bool:
+    """Whether this error proves the request never left: only then is a send certainly "not
+    sent". PTB's HTTPXRequest raises connect failures as NetworkError and a full connection
+    pool as TimedOut, each from httpx's own error; anything else (a 502, a read error, a
+    time-out after the request went out) may have reached Telegram."""
+    cause = error.__cause__
+    if cause is not None:
+        return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    # A request layer that drops the cause: PTB's own message names the httpx error.
+    return error.message.startswith(("httpx.ConnectError:", "httpx.ConnectTimeout:"))
+
+
+class Refusal(enum.Enum):
+    """What a Telegram error means for the reminder it refused. A 429 is none of these: it
+    refuses no message, the dispatcher waits out its retry_after and sends again."""
+
+    BLOCKED = "blocked"  # the person blocked the bot: they are unreachable
+    CHAT_NOT_FOUND = "chat_not_found"  # the chat is gone: unreachable
+    REJECTED = "rejected"  # Telegram refused this message (a 400): failed
+    UNEXPECTED = "unexpected"  # any other Telegram error: failed, and worth an error line
+    NOT_SENT = "not_sent"  # the request never left: try again later
+    TIMED_OUT = "timed_out"  # may have reached Telegram: try again, at most once more
+    MAYBE_SENT = "maybe_sent"  # another network error after the request left: likewise
+
+
+def classify(error: TelegramError) -> Refusal:
+    # Order matters: BadRequest and TimedOut are NetworkErrors in PTB.
+    if isinstance(error, Forbidden):
+        return Refusal.BLOCKED
+    if isinstance(error, BadRequest):
+        if "chat not found" in error.message.lower():
+            return Refusal.CHAT_NOT_FOUND
+        return Refusal.REJECTED
+    if isinstance(error, NetworkError):
+        if never_reached_telegram(error):
+            return Refusal.NOT_SENT
+        return Refusal.TIMED_OUT if isinstance(error, TimedOut) else Refusal.MAYBE_SENT
+    return Refusal.UNEXPECTED
+
+
+# Refusals that end the delivery as failed, with the reason written on it.
+_FAILED: dict[Refusal, Reason] = {
+    Refusal.BLOCKED: Reason.BLOCKED,
+    Refusal.CHAT_NOT_FOUND: Reason.CHAT_NOT_FOUND,
+    Refusal.REJECTED: Reason.REJECTED,
+    Refusal.UNEXPECTED: Reason.REJECTED,
+}
+_UNREACHABLE = frozenset({Refusal.BLOCKED, Refusal.CHAT_NOT_FOUND})
+# Refusals tried again later: how they are counted, and whether the message may have arrived.
+_RETRIED: dict[Refusal, tuple[Note, bool]] = {
+    Refusal.NOT_SENT: (Note.NETWORK, False),
+    Refusal.TIMED_OUT: (Note.TIMEOUT, True),
+    Refusal.MAYBE_SENT: (Note.NETWORK_UNCERTAIN, True),
+}
+
+
+def outcome_of(
+    refusal: Refusal, error: TelegramError, message: Outgoing, now: datetime, stats: TickStats
+) -> Outcome:
+    """What to write for a refused send, and how it counts."""
+    if refusal is Refusal.REJECTED:
+        log.warning("delivery %s rejected by Telegram", message.delivery_id)
+    elif refusal is Refusal.UNEXPECTED:
+        log.error("delivery %s failed: %s", message.delivery_id, type(error).__name__)
+    if (reason := _FAILED.get(refusal)) is not None:
+        stats.fail(reason)
+        return Outcome.finished(
+            message, DeliveryStatus.FAILED, reason, now, unreachable=refusal in _UNREACHABLE
+        )
+    note, maybe_sent = _RETRIED[refusal]
+    stats.note(note)
+    return Outcome.retry(message, now, uncertain=maybe_sent)
