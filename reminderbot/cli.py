@@ -44,10 +44,18 @@ async def _upgrade(url: str) -> str | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from reminderbot.storage.db import create_engine
-    from reminderbot.storage.migrate import MigrationError, current_revision, upgrade
+    from reminderbot.storage.migrate import (
+        HEAD,
+        MigrationError,
+        current_revision,
+        is_at_head,
+        upgrade,
+    )
 
     engine = create_engine(url)
     try:
+        if await is_at_head(engine):
+            return HEAD  # nothing to do: no Alembic, no write lock (most starts)
         await upgrade(engine)
         return await current_revision(engine)
     except MigrationError as exc:

@@ -8,22 +8,29 @@ Every migration keeps every row:
 - On PostgreSQL, replicas that start together migrate one at a time: a transaction-scoped
   advisory lock is taken before Alembic reads the current revision, so the second finds the
   work done.
+
+Alembic is imported only when there is something to migrate: a bot starting on a database that
+is up to date reads one row (``is_at_head``) instead, a fifth of a second less at every start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The newest migration's revision; a test checks it against Alembic's own head, so a new
+# migration fails the tests until this names it.
+HEAD = "0004"
 # The first key of a two-key advisory lock ("migrating", the same in every release; the sending
 # leader uses 0x52420001). The second is a hash of the schema, so bots in two schemas of one
 # database never wait on each other.
@@ -36,6 +43,8 @@ class MigrationError(Exception):
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -44,10 +53,25 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+async def is_at_head(engine: AsyncEngine) -> bool:
+    """Whether every migration is applied, read without Alembic. False for a new database, and
+    for one that cannot be read: ``upgrade`` then does the work, or reports the problem."""
+    try:
+        async with engine.connect() as connection:
+            found = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            return list(found.scalars()) == [HEAD]
+    except SQLAlchemyError:
+        return False
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     def _read(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
@@ -93,6 +117,8 @@ async def _run(engine: AsyncEngine, migrate: Callable[[Connection], None]) -> No
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    from alembic import command
+
     def _upgrade(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
 
@@ -100,6 +126,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    from alembic import command
+
     def _downgrade(connection: Connection) -> None:
         command.downgrade(alembic_config(connection), revision)
 
