@@ -9,7 +9,6 @@ elsewhere can make a browser POST, so the secret has to be in the path, as Teleg
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import secrets
 import time
@@ -19,43 +18,19 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from reminderbot.botapi.spec import BotApiSpec, BotApiViolation
-from reminderbot.sandbox import methods
+from reminderbot.sandbox import api
 from reminderbot.sandbox.app_keys import SPEC_KEY, STATE_KEY, TOKEN_KEY
 from reminderbot.sandbox.methods import Upload
-from reminderbot.sandbox.state import (
-    ApiError,
-    Fault,
-    FaultKind,
-    JsonDict,
-    OutageMode,
-    SandboxState,
-    is_send,
-    retry_after_error,
-)
+from reminderbot.sandbox.state import ApiError, Fault, JsonDict, OutageMode
 
 TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
-# getUpdates waits at most this long, whatever the client asks; Telegram's own cap is similar.
-MAX_POLL_SECONDS = 50.0
 MAX_HANG_SECONDS = 60.0
-CONFLICT_OTHER_POLL = (
-    "Conflict: terminated by other getUpdates request; "
-    "make sure that only one bot instance is running"
-)
-CONFLICT_WEBHOOK = (
-    "Conflict: can't use getUpdates method while webhook is active; "
-    "use deleteWebhook to delete the webhook first"
-)
 
 
 def _token_matches(request: web.Request) -> bool:
     # As bytes: compare_digest refuses non-ASCII str, and a path can hold anything.
     given = request.match_info["token"].encode()
     return secrets.compare_digest(given, request.app[TOKEN_KEY].encode())
-
-
-def _ok(result: object) -> web.Response:
-    return web.json_response({"ok": True, "result": result})
 
 
 def _error(error: ApiError) -> web.Response:
@@ -82,15 +57,6 @@ async def _read_params(request: web.Request) -> tuple[dict[str, str] | JsonDict,
     return form, uploads
 
 
-def _chat_id(params: Mapping[str, object]) -> int | None:
-    value = params.get("chat_id")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
 def _loggable(params: Mapping[str, object], uploads: Mapping[str, Upload]) -> JsonDict:
     logged: JsonDict = dict(params)
     for name, upload in uploads.items():
@@ -112,36 +78,6 @@ async def _outage(request: web.Request, fault: Fault) -> web.Response:
     return web.Response(status=502)
 
 
-def _fault_error(fault: Fault) -> ApiError:
-    if fault.kind is FaultKind.RETRY_AFTER:
-        return retry_after_error(fault.retry_after)
-    if fault.kind is FaultKind.BLOCKED:
-        return ApiError(403, "Forbidden: bot was blocked by the user")
-    return ApiError(400, "Bad Request: chat not found")
-
-
-async def _get_updates(state: SandboxState, params: Mapping[str, Any]) -> object:
-    if state.webhook_url:
-        raise ApiError(409, CONFLICT_WEBHOOK)
-    state.poll_generation += 1
-    generation = state.poll_generation
-    state.touch()  # wakes an older long poll so it can step aside
-    offset = params.get("offset")
-    limit = int(params.get("limit") or 100)
-    allowed = params.get("allowed_updates")
-    timeout = min(float(params.get("timeout") or 0), MAX_POLL_SECONDS)
-    deadline = time.monotonic() + timeout
-    while True:
-        version = state.version
-        updates = state.take_updates(offset, limit, allowed)
-        left = deadline - time.monotonic()
-        if updates or left <= 0:
-            return updates
-        await state.wait_changed(version, left)
-        if state.poll_generation != generation:
-            raise ApiError(409, CONFLICT_OTHER_POLL)
-
-
 async def bot_api(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     spec = request.app[SPEC_KEY]
@@ -158,59 +94,25 @@ async def bot_api(request: web.Request) -> web.StreamResponse:
         record = state.record_call(method or name, {}, None)
         record.status, record.description = error.status, error.description
         return _error(error)
-    record = state.record_call(method or name, _loggable(raw, uploads), _chat_id(raw))
-    response = await _answer(request, state, spec, method or name, raw, uploads)
+    record = state.record_call(method or name, _loggable(raw, uploads), api.chat_id_of(raw))
+    outcome = await api.answer(
+        state,
+        spec,
+        method or name,
+        raw,
+        uploads,
+        wire=request.content_type != "application/json",
+    )
+    if outcome.outage is not None:
+        response = await _outage(request, outcome.outage)
+    else:
+        response = web.json_response(outcome.body(), status=outcome.status)
     record.status = response.status
-    if isinstance(response, web.Response) and response.status != 200 and response.text:
-        try:
-            body = json.loads(response.text)
-        except json.JSONDecodeError:
-            body = {}
-        record.description = body.get("description")
-        record.retry_after = (body.get("parameters") or {}).get("retry_after")
+    if outcome.error is not None:
+        record.description = outcome.error.description
+        record.retry_after = outcome.error.retry_after
     state.touch()
     return response
-
-
-async def _answer(
-    request: web.Request,
-    state: SandboxState,
-    spec: BotApiSpec,
-    method: str,
-    raw: Mapping[str, Any],
-    uploads: Mapping[str, Upload],
-) -> web.Response:
-    chat_id = _chat_id(raw)
-    # An outage comes first: there is no server to validate anything.
-    outage = state.take_fault(method, chat_id, kinds={FaultKind.OUTAGE})
-    if outage is not None:
-        return await _outage(request, outage)
-    if not spec.has_method(method):
-        state.record_violation(method, ["unknown method"], dict(raw))
-        return _error(ApiError(404, "Not Found"))
-    try:
-        params = (
-            dict(raw)
-            if request.content_type == "application/json"
-            else spec.decode_wire(method, raw)
-        )
-        spec.validate(method, params, files=uploads.keys())
-    except BotApiViolation as violation:
-        state.record_violation(method, violation.problems, dict(raw))
-        return _error(ApiError(400, "Bad Request: " + "; ".join(violation.problems)))
-    try:
-        fault = state.take_fault(method, chat_id, kinds=set(FaultKind) - {FaultKind.OUTAGE})
-        if fault is not None:
-            raise _fault_error(fault)
-        if is_send(method):
-            wait = state.rate_limit.admit(chat_id, time.monotonic())
-            if wait is not None:
-                raise retry_after_error(wait)
-        if method == "getUpdates":
-            return _ok(await _get_updates(state, params))
-        return _ok(methods.call(state, method, spec.return_types(method), params, uploads))
-    except ApiError as error:
-        return _error(error)
 
 
 async def file_download(request: web.Request) -> web.StreamResponse:

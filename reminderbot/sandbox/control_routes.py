@@ -123,9 +123,9 @@ async def get_callback(request: web.Request) -> web.Response:
     query = state.callback_queries.get(request.match_info["query_id"])
     if query is None:
         raise web.HTTPNotFound(text="no such callback query")
-    toast = next(
-        (t for t in state.chats[query.chat_id].toasts if t.callback_query_id == query.id), None
-    )
+    chat = state.chats.get(query.chat_id)
+    toasts = chat.toasts if chat is not None else []
+    toast = next((t for t in toasts if t.callback_query_id == query.id), None)
     return web.json_response(
         {
             "callback_query_id": query.id,

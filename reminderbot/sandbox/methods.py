@@ -19,7 +19,9 @@ from typing import Any
 
 from reminderbot.sandbox.state import (
     CANT_INITIATE,
+    QUERY_INVALID,
     ApiError,
+    CallbackQuery,
     Chat,
     JsonDict,
     SandboxState,
@@ -47,7 +49,9 @@ NOT_MODIFIED = (
     "exactly the same as a current content and reply markup of the message"
 )
 EDIT_NOT_FOUND = "Bad Request: message to edit not found"
-QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+NO_TEXT = "Bad Request: there is no text in the message to edit"
+NO_CAPTION = "Bad Request: there is no caption in the message to edit"
+DELETE_NOT_FOUND = "Bad Request: message to delete not found"
 
 # Which parameter carries the file, and what Telegram puts in the Message for it.
 MEDIA = {
@@ -117,6 +121,8 @@ def _get_me(state: SandboxState, params: Params, uploads: Uploads) -> object:
     for field in _types()["User"]["fields"]:
         if "Returned only in getMe" in field["description"]:
             me[field["name"]] = False
+    # A new bot may be added to groups until BotFather's /setjoingroups says otherwise.
+    me["can_join_groups"] = True
     return me
 
 
@@ -293,7 +299,9 @@ def _send(state: SandboxState, method: str, params: Params, uploads: Uploads) ->
     replied: StoredMessage | None = None
     if isinstance(reply, dict):
         replied = chat.messages.get(int(reply["message_id"]))
-        if (replied is None or replied.deleted) and not reply.get("allow_sending_without_reply"):
+        # In an open world the person's messages were written by the test, not kept here.
+        missing = replied is None or replied.deleted
+        if missing and not (reply.get("allow_sending_without_reply") or state.open_world):
             raise ApiError(400, "Bad Request: message to be replied not found")
     message: JsonDict = {
         "message_id": chat.new_message_id(),
@@ -313,7 +321,8 @@ def _send(state: SandboxState, method: str, params: Params, uploads: Uploads) ->
     ):
         for earlier in chat.messages.values():
             earlier.reply_keyboard = None
-    chat.messages[stored.message_id] = stored
+    if state.remember:
+        chat.messages[stored.message_id] = stored
     chat.action = None  # a message ends the "typing…" indicator, as in Telegram
     state.touch()
     return message
@@ -332,18 +341,45 @@ def _editable(state: SandboxState, params: Params) -> tuple[Chat, StoredMessage]
     return chat, stored
 
 
+def _unremembered_edit(state: SandboxState, params: Params) -> JsonDict | None:
+    """With nothing kept to check against, an edit of a bot's message answers as if it landed."""
+    chat_id, message_id = params.get("chat_id"), params.get("message_id")
+    if state.remember or params.get("inline_message_id") is not None:
+        return None
+    if not isinstance(message_id, int):
+        raise ApiError(400, EDIT_NOT_FOUND)
+    now = int(time.time())
+    edited: JsonDict = {
+        "message_id": message_id,
+        "from": dict(state.bot_user),
+        "chat": state.chat(chat_id).person.chat(),
+        "date": now,
+        "edit_date": now,
+        "text": params.get("text", ""),
+    }
+    markup = params.get("reply_markup")
+    if isinstance(markup, dict) and markup.get("inline_keyboard"):
+        edited["reply_markup"] = markup
+    return edited
+
+
 def _edit(state: SandboxState, method: str, params: Params, uploads: Uploads) -> JsonDict:
+    unremembered = _unremembered_edit(state, params)
+    if unremembered is not None:
+        return unremembered
     _, stored = _editable(state, params)
     before = stored.message
     after = copy.deepcopy(before)
     if method == "editMessageText":
         if "text" not in before:
-            raise ApiError(400, "Bad Request: there is no text in the message to edit")
+            raise ApiError(400, NO_TEXT)
         after["text"] = params["text"]
         after.pop("entities", None)
         if params.get("entities"):
             after["entities"] = params["entities"]
     elif method == "editMessageCaption":
+        if not any(field in before for field in MEDIA.values()):
+            raise ApiError(400, NO_CAPTION)
         after.pop("caption", None)
         after.pop("caption_entities", None)
         if params.get("caption"):
@@ -375,9 +411,11 @@ def _edit(state: SandboxState, method: str, params: Params, uploads: Uploads) ->
 
 def _delete_message(state: SandboxState, params: Params, uploads: Uploads) -> object:
     chat = state.chat(params.get("chat_id"))
+    if not state.remember:
+        return True  # nothing kept to check against: answered as if it went
     stored = chat.messages.get(params.get("message_id"))  # type: ignore[arg-type]
     if stored is None or stored.deleted:
-        raise ApiError(400, "Bad Request: message to delete not found")
+        raise ApiError(400, DELETE_NOT_FOUND)
     stored.deleted = True
     state.touch()
     return True
@@ -394,7 +432,16 @@ def _delete_messages(state: SandboxState, params: Params, uploads: Uploads) -> o
 
 # ---------------------------------------------------------------------- buttons and chats
 def _answer_callback_query(state: SandboxState, params: Params, uploads: Uploads) -> object:
-    query = state.callback_queries.get(str(params["callback_query_id"]))
+    query_id = str(params["callback_query_id"])
+    query = state.callback_queries.get(query_id)
+    if query is None and state.open_world:
+        # A press the test built itself: answerable once, as any query; no chat to toast in.
+        if state.remember:
+            state.callback_queries[query_id] = CallbackQuery(
+                id=query_id, chat_id=0, message_id=0, data="", at=time.time(), answered=True
+            )
+        return True
+    # Telegram takes one answer per query: a second one is refused like a late one.
     if query is None or query.answered:
         raise ApiError(400, QUERY_INVALID)
     query.answered = True

@@ -12,7 +12,7 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -67,9 +67,12 @@ def retry_after_error(seconds: int) -> ApiError:
     return ApiError(429, f"Too Many Requests: retry after {seconds}", retry_after=seconds)
 
 
+# Telegram's own descriptions, so code that matches on them behaves as in production.
 BLOCKED = "Forbidden: bot was blocked by the user"
 CANT_INITIATE = "Forbidden: bot can't initiate conversation with a user"
 CHAT_NOT_FOUND = "Bad Request: chat not found"
+# answerCallbackQuery after Telegram's answer window (a backlog, a restart), or a second time.
+QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
 @dataclass
@@ -92,6 +95,8 @@ class Person:
         }
 
     def chat(self) -> JsonDict:
+        if self.user_id < 0:  # a group: Telegram's group ids are negative
+            return {"id": self.user_id, "type": "group", "title": self.first_name}
         return {"id": self.user_id, "type": "private", "first_name": self.first_name}
 
 
@@ -168,6 +173,7 @@ class FaultKind(StrEnum):
     RETRY_AFTER = "retry_after"  # 429 with parameters.retry_after
     BLOCKED = "blocked"  # 403 bot was blocked by the user
     CHAT_NOT_FOUND = "chat_not_found"  # 400 chat not found
+    QUERY_TOO_OLD = "query_too_old"  # 400 to answerCallbackQuery: the answer came too late
     OUTAGE = "outage"  # no Bot API answer at all
 
 
@@ -203,8 +209,10 @@ class Fault:
         if self.method is not None:
             if self.method.lower() != method.lower():
                 return False
-        elif (self.kind is FaultKind.RETRY_AFTER and not is_send(method)) or (
-            self.kind in (FaultKind.BLOCKED, FaultKind.CHAT_NOT_FOUND) and chat_id is None
+        elif (
+            (self.kind is FaultKind.RETRY_AFTER and not is_send(method))
+            or (self.kind in (FaultKind.BLOCKED, FaultKind.CHAT_NOT_FOUND) and chat_id is None)
+            or (self.kind is FaultKind.QUERY_TOO_OLD and method != "answerCallbackQuery")
         ):
             return False
         return self.chat_id is None or self.chat_id == chat_id
@@ -270,14 +278,17 @@ class Violation:
 class RateLimit:
     """Telegram's flood limits: about 30 sends a second overall; per chat is off by default."""
 
-    overall_per_second: int | None = 30
-    per_chat_per_second: int | None = None
+    overall_per_second: float | None = 30
+    per_chat_per_second: float | None = None
+    refused: int = 0  # sends answered with 429 so far
     _overall: deque[float] = field(default_factory=deque, repr=False)
     _per_chat: dict[int, deque[float]] = field(default_factory=dict, repr=False)
 
     def admit(self, chat_id: int | None, now: float) -> int | None:
         """Count one send at ``now``; return seconds to wait instead if it is over a limit."""
-        windows: list[tuple[deque[float], int]] = []
+        if self.overall_per_second is None and self.per_chat_per_second is None:
+            return None
+        windows: list[tuple[deque[float], float]] = []
         if self.overall_per_second is not None:
             windows.append((self._overall, self.overall_per_second))
         if self.per_chat_per_second is not None and chat_id is not None:
@@ -289,10 +300,16 @@ class RateLimit:
             if len(window) >= limit:
                 wait = max(wait, window[0] + 1.0 - now)
         if wait > 0:
+            self.refused += 1
             return max(1, math.ceil(wait))
         for window, _ in windows:
             window.append(now)
         return None
+
+    def restart(self) -> None:
+        """Forget the sends counted so far (a new limit starts with an empty window)."""
+        self._overall.clear()
+        self._per_chat.clear()
 
 
 @dataclass
@@ -342,12 +359,35 @@ def bot_command_entities(text: str) -> list[JsonDict]:
 
 
 class SandboxState:
-    """The whole simulated Telegram as seen by one bot."""
+    """The whole simulated Telegram as seen by one bot.
 
-    def __init__(self, people: Iterable[Person] | None = None) -> None:
+    ``open_world`` is for tests that build the people's updates themselves (the offline test
+    double): any chat id is someone who has started the bot, a callback query id the state never
+    issued may be answered (once), and a reply may quote a message the state never saw.
+    ``remember=False`` keeps nothing per call (no messages, files, chats or answered queries),
+    so a memory benchmark measures the bot, not this notebook; edits and deletes then answer
+    as if they landed.
+    """
+
+    def __init__(
+        self,
+        people: Iterable[Person] | None = None,
+        *,
+        open_world: bool = False,
+        remember: bool = True,
+        bot_user: Mapping[str, Any] = BOT_USER,
+    ) -> None:
         self.version = 0
         self._changed = asyncio.Event()
-        self.bot_user: JsonDict = dict(BOT_USER)
+        self._waiting = 0  # readers in wait_changed
+        self.open_world = open_world
+        self.remember = remember
+        # Fault deadlines and the flood limits read this clock; a test may swap in a fake one.
+        self.monotonic: Callable[[], float] = time.monotonic
+        # getUpdates holds an empty answer at most this long (Telegram's own cap is similar).
+        self.max_poll_seconds = 50.0
+        self._message_seq = itertools.count(1)  # message ids when chats are not remembered
+        self.bot_user: JsonDict = dict(bot_user)
         self.chats: dict[int, Chat] = {}
         for person in people if people is not None else default_people():
             self.add_person(person)
@@ -380,8 +420,10 @@ class SandboxState:
     # ------------------------------------------------------------------ change notification
     def touch(self) -> None:
         self.version += 1
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        # A fresh Event only when someone waits on this one: most calls have no reader.
+        if self._waiting:
+            changed, self._changed = self._changed, asyncio.Event()
+            changed.set()
 
     async def wait_changed(self, since: int, seconds: float) -> bool:
         """Wait up to ``seconds`` for ``version`` to move past ``since``; False if it did not."""
@@ -390,10 +432,13 @@ class SandboxState:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
+            self._waiting += 1
             try:
                 await asyncio.wait_for(self._changed.wait(), left)
             except TimeoutError:
                 return False
+            finally:
+                self._waiting -= 1
         return True
 
     # ------------------------------------------------------------------ people and chats
@@ -407,9 +452,20 @@ class SandboxState:
         """The chat the bot addresses, or Telegram's 400 chat not found."""
         if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
             chat_id = int(chat_id)
-        if not isinstance(chat_id, int) or chat_id not in self.chats:
+        if not isinstance(chat_id, int) or isinstance(chat_id, bool):
             raise ApiError(400, CHAT_NOT_FOUND)
-        return self.chats[chat_id]
+        chat = self.chats.get(chat_id)
+        if chat is not None:
+            return chat
+        if not self.open_world:
+            raise ApiError(400, CHAT_NOT_FOUND)
+        name = "Group" if chat_id < 0 else "Person"
+        chat = Chat(person=Person(user_id=chat_id, first_name=name, label=name, started=True))
+        if self.remember:
+            self.chats[chat_id] = chat
+        else:  # ids unique across all chats, so unique in each, with nothing kept per chat
+            chat.next_message_id = next(self._message_seq)
+        return chat
 
     def messages(self, chat_id: int, *, include_deleted: bool = False) -> list[StoredMessage]:
         return [
@@ -551,7 +607,8 @@ class SandboxState:
             mime_type=mime_type,
             data=data,
         )
-        self.files[stored.file_id] = stored
+        if self.remember:
+            self.files[stored.file_id] = stored
         return stored
 
     # ------------------------------------------------------------------ faults and records
@@ -575,7 +632,7 @@ class SandboxState:
             method=method,
             chat_id=chat_id,
             remaining=count,
-            until=None if duration is None else time.monotonic() + duration,
+            until=None if duration is None else self.monotonic() + duration,
             retry_after=retry_after,
             mode=OutageMode(mode),
         )
@@ -591,7 +648,9 @@ class SandboxState:
         self, method: str, chat_id: int | None, kinds: Collection[FaultKind] = tuple(FaultKind)
     ) -> Fault | None:
         """The first live fault of one of ``kinds`` for this call, counting it as used."""
-        now = time.monotonic()
+        if not self.faults:
+            return None
+        now = self.monotonic()
         self.faults = [f for f in self.faults if not f.expired(now)]
         for fault in self.faults:
             if fault.kind in kinds and fault.matches(method, chat_id):
@@ -618,6 +677,15 @@ class SandboxState:
         self.violations.append(
             Violation(at=time.time(), method=method, problems=tuple(problems), params=params)
         )
+        self.touch()
+
+    def forget_messages(self) -> None:
+        """Every chat's messages and toasts, and every callback query, are forgotten; message
+        ids go on counting, so an old id never names a new message."""
+        for chat in self.chats.values():
+            chat.messages.clear()
+            chat.toasts.clear()
+        self.callback_queries.clear()
         self.touch()
 
     def calls_to(self, method: str, *, ok: bool | None = None) -> list[CallRecord]:

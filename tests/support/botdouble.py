@@ -19,23 +19,31 @@ Wiring a test::
 
 ``BotDouble(validate=False)`` skips the spec check (benchmarks); ``record=False`` also keeps
 nothing per call, only the ``answered`` count.
+
+It is a thin adapter over the sandbox's Telegram (``reminderbot.sandbox``): each call goes
+through ``sandbox.api.answer``, the same function the sandbox server's Bot API route calls, on a
+``SandboxState`` of its own (``double.state``) in which any chat id is someone who has started
+the bot. Storage, edits, deletes, faults, flood limits, callback answers and Telegram's error
+bodies live there once; this file only translates PTB's RequestData in and the answer out, and
+keeps the notebook tests assert on (``calls``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-from reminderbot.botapi.spec import BotApiSpec, BotApiViolation
+from reminderbot.botapi.spec import BotApiSpec
+from reminderbot.sandbox import api
+from reminderbot.sandbox.methods import Upload
+from reminderbot.sandbox.state import FaultKind, OutageMode, SandboxState
 
 BOT_ID = 1000
 BOT_USERNAME = "reminder_test_bot"
@@ -47,19 +55,22 @@ BOT_USER: dict[str, Any] = {
 }
 Fault = Literal["429", "403", "400_chat_not_found", "400_query_too_old", "timeout", "network"]
 SENDING = frozenset({"sendMessage", "sendDocument", "sendPhoto"})
-_EDITS = frozenset({"editMessageText", "editMessageReplyMarkup", "editMessageCaption"})
 
-# Telegram's own descriptions, so code that matches on them behaves as in production.
-EDIT_NOT_FOUND = "Bad Request: message to edit not found"
-NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup are "
-    "exactly the same as a current content and reply markup of the message"
-)
-NO_TEXT = "Bad Request: there is no text in the message to edit"
-NO_CAPTION = "Bad Request: there is no caption in the message to edit"
-DELETE_NOT_FOUND = "Bad Request: message to delete not found"
-# answerCallbackQuery after Telegram's answer window (a backlog, a restart, a slow moment).
-QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query id is invalid"
+# fail_next's names for the sandbox's faults; an outage is no answer at all, so PTB's HTTP
+# layer would raise: TimedOut for a hang, NetworkError for a dropped connection.
+_FAULTS: dict[Fault, tuple[FaultKind, OutageMode]] = {
+    "429": (FaultKind.RETRY_AFTER, OutageMode.RESET),
+    "403": (FaultKind.BLOCKED, OutageMode.RESET),
+    "400_chat_not_found": (FaultKind.CHAT_NOT_FOUND, OutageMode.RESET),
+    "400_query_too_old": (FaultKind.QUERY_TOO_OLD, OutageMode.RESET),
+    "timeout": (FaultKind.OUTAGE, OutageMode.HANG),
+    "network": (FaultKind.OUTAGE, OutageMode.RESET),
+}
+_FAULT_NAMES = {kind: name for name, (kind, _) in _FAULTS.items() if kind is not FaultKind.OUTAGE}
+_OUTAGE_NAMES = {mode: name for name, (kind, mode) in _FAULTS.items() if kind is FaultKind.OUTAGE}
+# getUpdates holds an empty answer this long at most: tests never wait for real updates here,
+# but answering at once would spin a polling Updater in a tight loop.
+_LONG_POLL_SECONDS = 0.05
 
 
 class BotApiRefused(TelegramError, AssertionError):
@@ -82,26 +93,6 @@ class RecordedCall:
     fault: str | None = None  # the injected or emulated error, if any
 
 
-@dataclass
-class _PlannedFault:
-    method: str
-    chat_id: int | None
-    error: Fault
-    retry_after: int
-    times: int
-
-
-class _Answer(Exception):
-    """An error answer, as Telegram sends it."""
-
-    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
-        super().__init__(description)
-        self.status = status
-        self.body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
-        if retry_after is not None:
-            self.body["parameters"] = {"retry_after": retry_after}
-
-
 class BotDouble(BaseRequest):
     def __init__(self, *, validate: bool = True, record: bool = True) -> None:
         self.validate = validate
@@ -111,16 +102,11 @@ class BotDouble(BaseRequest):
         self.answered = 0
         self.spec = BotApiSpec.load()
         self.calls: list[RecordedCall] = []
-        self.violations: list[str] = []
-        self.rate_limited = 0
         self.latency = 0.0
-        self._faults: list[_PlannedFault] = []
-        self._rate: float | None = None
-        # The rate limit's clock; a test may swap in a fake one instead of sleeping.
-        self.monotonic: Callable[[], float] = time.monotonic
-        self._recent: deque[float] = deque()
-        self._message_ids: dict[int, itertools.count[int]] = {}
-        self._messages: dict[tuple[int, int], dict[str, Any]] = {}
+        # The Telegram behind the double; tests may look at what it holds (state.chats).
+        self.state = SandboxState([], open_world=True, remember=record, bot_user=BOT_USER)
+        self.state.rate_limit.overall_per_second = None  # unlimited until set_rate_limit
+        self.state.max_poll_seconds = _LONG_POLL_SECONDS
 
     # ------------------------------------------------------------------ BaseRequest
     @property
@@ -145,152 +131,48 @@ class BotDouble(BaseRequest):
     ) -> tuple[int, bytes]:
         if self.latency:
             await asyncio.sleep(self.latency)
-        api_method = url.rsplit("/", 1)[-1]
-        files, filenames = _files(request_data)
-        try:
-            if self.validate:
-                form = request_data.json_parameters if request_data is not None else {}
-                params = self.spec.decode_wire(api_method, form)
-                self.spec.validate(api_method, params, files)
-            elif not self.spec.has_method(api_method):
-                raise BotApiViolation(api_method, ["unknown method"])
-            else:
-                # Benchmarks: PTB's own values, skipping the JSON round trip (same values).
-                params = dict(request_data.parameters) if request_data is not None else {}
-        except BotApiViolation as exc:
-            self.violations.append(str(exc))
-            raise BotApiRefused(f"Telegram would refuse this call: {exc}") from exc
-        canonical = self.spec.canonical(api_method) or api_method
-        call = RecordedCall(canonical, params, files, filenames, at=time.time())
+        at = time.time()
+        name = url.rsplit("/", 1)[-1]
+        canonical = self.spec.canonical(name) or name
+        files, filenames, uploads = _files(request_data)
+        params: Mapping[str, Any]
+        if request_data is None:
+            params = {}
+        elif self.validate:
+            params = request_data.json_parameters  # the form's strings, as on the wire
+        else:
+            params = request_data.parameters  # benchmarks: PTB's own values, no JSON round trip
+        answer = await api.answer(
+            self.state,
+            self.spec,
+            canonical,
+            params,
+            uploads,
+            wire=self.validate,
+            validate=self.validate,
+        )
+        if answer.violation is not None:
+            raise BotApiRefused(
+                f"Telegram would refuse this call: {answer.violation}"
+            ) from answer.violation
         self.answered += 1
+        decoded = answer.params if isinstance(answer.params, dict) else dict(answer.params)
+        call = RecordedCall(canonical, decoded, files, filenames, at=at)
         if self.record:
             self.calls.append(call)
-        if canonical == "getUpdates":
-            await self._long_poll(params)
-        try:
-            self._take_fault(call)
-            self._check_rate(call)
-            call.result = self._result(call)
-        except _Answer as answer:
-            call.fault = call.fault or str(answer.status)
-            return answer.status, json.dumps(answer.body).encode()
-        return 200, json.dumps({"ok": True, "result": call.result}).encode()
-
-    # ------------------------------------------------------------------ answers
-    def _result(self, call: RecordedCall) -> object:
-        method, params = call.method, call.params
-        if method == "getMe":
-            return {
-                **BOT_USER,
-                "can_join_groups": True,
-                "can_read_all_group_messages": False,
-                "supports_inline_queries": False,
-            }
-        if method == "getUpdates":
-            return []
-        if method in _EDITS:
-            return self._edit(method, params)
-        if method == "deleteMessage":
-            return self._delete(params)
-        if "Message" in self.spec.return_types(method):
-            return self._new_message(call)
-        return True
-
-    def _new_message(self, call: RecordedCall) -> dict[str, Any]:
-        chat_id = _int(call.params.get("chat_id"))
-        if chat_id is None:  # "@channelusername": no numeric id to answer with
-            raise _Answer(400, "Bad Request: chat not found")
-        counter = self._message_ids.setdefault(chat_id, itertools.count(1))
-        message_id = next(counter)
-        chat: dict[str, Any] = (
-            {"id": chat_id, "type": "private", "first_name": "Person"}
-            if chat_id > 0
-            else {"id": chat_id, "type": "group", "title": "Group"}
-        )
-        message: dict[str, Any] = {
-            "message_id": message_id,
-            "date": int(time.time()),
-            "chat": chat,
-            "from": BOT_USER,
-        }
-        params = call.params
-        for key in ("text", "entities", "caption", "caption_entities"):
-            if key in params:
-                message[key] = params[key]
-        markup = params.get("reply_markup")
-        # A Message only ever carries an inline keyboard; reply keyboards are not echoed.
-        if isinstance(markup, dict) and "inline_keyboard" in markup:
-            message["reply_markup"] = markup
-        if call.method == "sendDocument":
-            message["document"] = {
-                "file_id": f"doc-{chat_id}-{message_id}",
-                "file_unique_id": f"d{chat_id}x{message_id}",
-                "file_name": call.filenames.get("document", "file"),
-                "file_size": len(call.files.get("document", b"")),
-            }
-        elif call.method == "sendPhoto":
-            message["photo"] = [
-                {
-                    "file_id": f"photo-{chat_id}-{message_id}-{size}",
-                    "file_unique_id": f"p{chat_id}x{message_id}x{size}",
-                    "width": size,
-                    "height": size * 3 // 4,
-                }
-                for size in (320, 800)
-            ]
-        if self.record:
-            self._messages[(chat_id, message_id)] = message
-        return message
-
-    def _edit(self, method: str, params: dict[str, object]) -> object:
-        if params.get("inline_message_id") is not None:
-            return True  # inline messages: Telegram answers True
-        chat_id, message_id = _int(params.get("chat_id")), _int(params.get("message_id"))
-        if chat_id is None or message_id is None:
-            raise _Answer(400, EDIT_NOT_FOUND)
-        if not self.record:
-            # Nothing was kept to check against; answer as if the edit landed.
-            return _edited_stub(chat_id, message_id, params)
-        message = self._messages.get((chat_id, message_id))
-        if message is None:
-            raise _Answer(400, EDIT_NOT_FOUND)
-        edited = dict(message)
-        if method == "editMessageText":
-            if "text" not in message:
-                raise _Answer(400, NO_TEXT)
-            edited["text"] = params["text"]
-            _replace(edited, "entities", params)
-        elif method == "editMessageCaption":
-            if "document" not in message and "photo" not in message:
-                raise _Answer(400, NO_CAPTION)
-            _replace(edited, "caption", params)
-            _replace(edited, "caption_entities", params)
-        # Every edit replaces the inline keyboard: leaving reply_markup out removes it.
-        _replace(edited, "reply_markup", params)
-        if all(edited.get(k) == message.get(k) for k in _CONTENT):
-            raise _Answer(400, NOT_MODIFIED)
-        edited["edit_date"] = int(time.time())
-        self._messages[(chat_id, message_id)] = edited
-        return edited
-
-    def _delete(self, params: dict[str, object]) -> object:
-        chat_id, message_id = _int(params.get("chat_id")), _int(params.get("message_id"))
-        if not self.record:
-            return True
-        if (
-            chat_id is None
-            or message_id is None
-            or not self._messages.pop((chat_id, message_id), None)
-        ):
-            raise _Answer(400, DELETE_NOT_FOUND)
-        return True
-
-    async def _long_poll(self, params: dict[str, object]) -> None:
-        # Telegram holds an empty getUpdates for `timeout` seconds; answering at once would spin
-        # a polling Updater in a tight loop. Capped: tests never wait for real updates here.
-        timeout = params.get("timeout")
-        if isinstance(timeout, int) and timeout > 0:
-            await asyncio.sleep(min(timeout, 0.05))
+        if answer.outage is not None:
+            call.fault = _OUTAGE_NAMES.get(answer.outage.mode, "502")
+            if answer.outage.mode is OutageMode.HANG:
+                raise TimedOut("Timed out")
+            if answer.outage.mode is OutageMode.RESET:
+                raise NetworkError("httpx.ConnectError: All connection attempts failed")
+            return 502, b"<html><body>502 Bad Gateway</body></html>"
+        if answer.error is not None:
+            fault = answer.fault
+            call.fault = _FAULT_NAMES.get(fault.kind) if fault else str(answer.error.status)
+        else:
+            call.result = answer.result
+        return answer.status, json.dumps(answer.body()).encode()
 
     # ------------------------------------------------------------------ faults
     def fail_next(
@@ -311,52 +193,39 @@ class BotDouble(BaseRequest):
         canonical = self.spec.canonical(method)
         if canonical is None:
             raise ValueError(f"no such Bot API method: {method}")
-        self._faults.append(_PlannedFault(canonical, chat_id, error, retry_after, times))
+        kind, mode = _FAULTS[error]
+        self.state.add_fault(
+            kind,
+            method=canonical,
+            chat_id=chat_id,
+            count=times,
+            retry_after=retry_after,
+            mode=mode,
+        )
 
     def set_rate_limit(self, per_second: float | None) -> None:
         """Answer sends above ``per_second`` (in any sliding second) with 429, retry_after=1."""
-        self._rate = per_second
-        self._recent.clear()
+        self.state.rate_limit.overall_per_second = per_second
+        self.state.rate_limit.restart()
 
-    def _take_fault(self, call: RecordedCall) -> None:
-        chat_id = _int(call.params.get("chat_id"))
-        for fault in self._faults:
-            if fault.method != call.method or fault.chat_id not in (None, chat_id):
-                continue
-            fault.times -= 1
-            if fault.times <= 0:
-                self._faults.remove(fault)
-            call.fault = fault.error
-            match fault.error:
-                case "timeout":
-                    raise TimedOut("Timed out")
-                case "network":
-                    raise NetworkError("httpx.ConnectError: All connection attempts failed")
-                case "429":
-                    raise _Answer(
-                        429,
-                        f"Too Many Requests: retry after {fault.retry_after}",
-                        retry_after=fault.retry_after,
-                    )
-                case "403":
-                    raise _Answer(403, "Forbidden: bot was blocked by the user")
-                case "400_chat_not_found":
-                    raise _Answer(400, "Bad Request: chat not found")
-                case "400_query_too_old":
-                    raise _Answer(400, QUERY_TOO_OLD)
+    @property
+    def rate_limited(self) -> int:
+        """Sends answered with 429 by the rate limit (not by ``fail_next``)."""
+        return self.state.rate_limit.refused
 
-    def _check_rate(self, call: RecordedCall) -> None:
-        if self._rate is None or call.method not in SENDING:
-            return
-        now = self.monotonic()
-        recent = self._recent
-        while recent and recent[0] <= now - 1.0:
-            recent.popleft()
-        if len(recent) + 1 > self._rate:
-            self.rate_limited += 1
-            call.fault = "429"
-            raise _Answer(429, "Too Many Requests: retry after 1", retry_after=1)
-        recent.append(now)
+    @property
+    def monotonic(self) -> Callable[[], float]:
+        """The rate limit's clock; a test may swap in a fake one instead of sleeping."""
+        return self.state.monotonic
+
+    @monotonic.setter
+    def monotonic(self, clock: Callable[[], float]) -> None:
+        self.state.monotonic = clock
+
+    @property
+    def violations(self) -> list[str]:
+        """Every call Telegram would have refused, as "method: problem; problem"."""
+        return [f"{v.method}: " + "; ".join(v.problems) for v in self.state.violations]
 
     # ------------------------------------------------------------------ assertions
     def calls_to(self, method: str, chat_id: int | None = None) -> list[RecordedCall]:
@@ -410,49 +279,27 @@ class BotDouble(BaseRequest):
         ]
 
     def reset(self) -> None:
-        """Forget everything recorded, including sent messages, planned faults and the rate."""
+        """Forget everything recorded, including sent messages, planned faults and the
+        rate limit's window (message ids go on counting, as in Telegram)."""
         self.calls.clear()
-        self.violations.clear()
-        self.rate_limited = 0
+        self.state.violations.clear()
+        self.state.rate_limit.refused = 0
         self.answered = 0
-        self._faults.clear()
-        self._recent.clear()
-        self._messages.clear()
+        self.state.clear_faults()
+        self.state.rate_limit.restart()
+        self.state.forget_messages()
 
 
-_CONTENT = ("text", "entities", "caption", "caption_entities", "reply_markup")
-
-
-def _replace(message: dict[str, Any], key: str, params: dict[str, object]) -> None:
-    if params.get(key) is None:
-        message.pop(key, None)
-    else:
-        message[key] = params[key]
-
-
-def _edited_stub(chat_id: int, message_id: int, params: dict[str, object]) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "message_id": message_id,
-        "date": int(time.time()),
-        "edit_date": int(time.time()),
-        "chat": {"id": chat_id, "type": "private", "first_name": "Person"},
-        "from": BOT_USER,
-        "text": params.get("text", ""),
-    }
-    _replace(message, "reply_markup", params)
-    return message
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _files(request_data: RequestData | None) -> tuple[dict[str, bytes], dict[str, str]]:
+def _files(
+    request_data: RequestData | None,
+) -> tuple[dict[str, bytes], dict[str, str], dict[str, Upload]]:
     files: dict[str, bytes] = {}
     names: dict[str, str] = {}
+    uploads: dict[str, Upload] = {}
     if request_data is None or not request_data.contains_files:
-        return files, names
-    for part, (filename, content, _mime) in request_data.multipart_data.items():
-        names[part] = filename
-        files[part] = content if isinstance(content, bytes) else content.read()
-    return files, names
+        return files, names, uploads
+    for part, (filename, content, mime) in request_data.multipart_data.items():
+        data = content if isinstance(content, bytes) else content.read()
+        names[part], files[part] = filename, data
+        uploads[part] = Upload(filename, mime or "", data)
+    return files, names, uploads
