@@ -103,27 +103,26 @@ async def poison_rendering(harness: BotHarness, monkeypatch: pytest.MonkeyPatch)
         await session.execute(
             update(Person).where(Person.chat_id == POISONED).values(language="xx")
         )
-    real = claim_module.reminder_markup
+    real = claim_module.reminder_keyboard
 
-    def reminder_markup(catalog: Any, lang: str, delivery_id: int) -> Any:
+    def reminder_keyboard(catalog: Any, lang: str, delivery_id: int) -> Any:
         if lang == "xx":
             raise KeyError(SECRET_WORDS)
         return real(catalog, lang, delivery_id)
 
-    monkeypatch.setattr(claim_module, "reminder_markup", reminder_markup)
+    monkeypatch.setattr(claim_module, "reminder_keyboard", reminder_keyboard)
 
 
 async def poison_sending(harness: BotHarness, monkeypatch: pytest.MonkeyPatch) -> None:
     """The send itself blows up before any request is made (not a Telegram error)."""
-    bot_class = type(harness.bot)
-    real = bot_class.send_message
+    real = send_module.ReminderSender.send
 
-    async def send_message(self: Any, chat_id: int, *args: Any, **kwargs: Any) -> Any:
-        if chat_id == POISONED:
+    async def send(self: Any, message: Any) -> Any:
+        if message.chat_id == POISONED:
             raise ValueError(SECRET_WORDS)
-        return await real(self, chat_id, *args, **kwargs)
+        return await real(self, message)
 
-    monkeypatch.setattr(bot_class, "send_message", send_message)
+    monkeypatch.setattr(send_module.ReminderSender, "send", send)
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from telegram import InlineKeyboardMarkup
-
+from reminderbot.delivery.reminder import WireKeyboard
 from reminderbot.storage.models import DeliveryStatus
 
 log = logging.getLogger("reminderbot.delivery.dispatcher")
@@ -52,7 +51,7 @@ class Outgoing:
     chat_id: int
     due_at: datetime
     text: str
-    markup: InlineKeyboardMarkup
+    keyboard: WireKeyboard
     silent: bool
     uncertain: int
     attempts: int

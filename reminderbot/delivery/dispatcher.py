@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import load_only
 from telegram import Bot
 from telegram.error import RetryAfter, TelegramError
 
@@ -34,9 +35,9 @@ from reminderbot.delivery.batch import Note, Outcome, Outgoing, Reason, TickStat
 from reminderbot.delivery.changes import PersonChanges
 from reminderbot.delivery.claim import LEASE, Claimer, PauseEnd
 from reminderbot.delivery.pacing import SENDING_REMINDERS, Pacer, retry_after_seconds
-from reminderbot.delivery.policy import GONE, Gate, Policy
+from reminderbot.delivery.policy import GATE_READS, GONE, Gate, Policy
 from reminderbot.delivery.record import Recorder
-from reminderbot.delivery.send import classify, outcome_of, send_reminder
+from reminderbot.delivery.send import ReminderSender, classify, outcome_of
 from reminderbot.delivery.shared_rate import SendingLeader
 from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import DeliveryStatus, Person, utcnow
@@ -72,6 +73,7 @@ class Dispatcher:
         self.clock = clock
         self.changes = changes or PersonChanges()
         self.pacer = Pacer(rate)
+        self.sender = ReminderSender(bot, protect_content=protect_content)
         self.claimer = Claimer(catalog, Policy(stale_after))
         self.recorder = Recorder(clock)
         # Backpressure: claim only what can leave within about two ticks, so a crash never
@@ -193,9 +195,12 @@ class Dispatcher:
         """What each person allows now, read fresh from the database."""
         now = self.clock()
         async with self.sessions.begin() as session:
-            people = (
-                await session.execute(select(Person).where(Person.id.in_(list(person_ids))))
-            ).scalars()
+            query = (
+                select(Person)
+                .options(load_only(*GATE_READS))
+                .where(Person.id.in_(list(person_ids)))
+            )
+            people = (await session.execute(query)).scalars()
             return {p.id: Gate.of(p, now) for p in people}
 
     async def _send_one(
@@ -240,9 +245,7 @@ class Dispatcher:
                 stats.skip(reason)
                 return Outcome.finished(message, DeliveryStatus.SKIPPED, reason, self.clock())
             try:
-                message_id = await send_reminder(
-                    self.bot, message, protect_content=self.protect_content
-                )
+                message_id = await self.sender.send(message)
             except RetryAfter as exc:
                 # Wait out Telegram's retry_after for everyone, then send this one after it.
                 stats.rate_limited += 1
