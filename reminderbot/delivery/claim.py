@@ -9,10 +9,10 @@ carries a lease (its ``retry_at``): every later write to it is guarded by that l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime, time, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,13 +20,31 @@ from reminderbot.content import Audience as ContentAudience
 from reminderbot.content import Catalog, ContentItem
 from reminderbot.delivery.batch import Outgoing, Reason, TickStats, log_internal
 from reminderbot.delivery.policy import Policy, kinds_for, latest_due, retry_end
-from reminderbot.delivery.reminder import reminder_markup, reminder_text
+from reminderbot.delivery.reminder import reminder_keyboard, reminder_text
 from reminderbot.delivery.rotation import pick
 from reminderbot.services.schedules import occurrence_after
 from reminderbot.services.timekeeping import in_quiet_hours
 from reminderbot.storage.models import ConsentState, Delivery, DeliveryStatus, Person, Schedule
 
 LEASE = timedelta(minutes=2)
+
+# A schedule's next occurrence by (local time, timezone, weekdays, after), within one claim.
+_NextDueMemo = dict[tuple[time, str, int, datetime], datetime | None]
+
+_PEOPLE = cast(Table, Person.__table__)
+_SCHEDULES = cast(Table, Schedule.__table__)
+_DELIVERIES = cast(Table, Delivery.__table__)
+# A person's next line in their rotation (``updated_at`` follows, as on any change).
+_ROTATE = (
+    update(_PEOPLE)
+    .where(_PEOPLE.c.id == bindparam("key"))
+    .values(content_position=bindparam("position"))
+)
+_ADVANCE = (
+    update(_SCHEDULES)
+    .where(_SCHEDULES.c.id == bindparam("key"))
+    .values(next_due_at=bindparam("next_due_at"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,15 +222,28 @@ class Claimer:
         latest = latest_due(rows)
         lease = now + LEASE
         records: list[NewDelivery] = []
+        advanced: list[dict[str, Any]] = []
+        rotated: list[dict[str, Any]] = []
+        memo: _NextDueMemo = {}
         for schedule, person in rows:
             due = schedule.next_due_at
             assert due is not None
             record = self._judge(person, schedule, due, now, latest[person.id], lease)
             if record.status is not DeliveryStatus.CLAIMED:
                 stats.end(record.status, record.reason)
+            elif record.content_id is not None:  # a line was picked: their rotation moves on
+                rotated.append({"key": person.id, "position": person.content_position + 1})
             records.append(record)
-            schedule.next_due_at = self._next_due(person, schedule, due, now)
+            next_due = self._next_due(person, schedule, due, now, memo)
+            advanced.append({"key": schedule.id, "next_due_at": next_due})
 
+        # Core executemany rather than the ORM's unit of work, which costs more than the SQL
+        # at thousands of rows; by id, the order the ORM takes its row locks in.
+        if rotated:
+            rotated.sort(key=lambda row: row["key"])
+            await session.execute(_ROTATE, rotated)
+        advanced.sort(key=lambda row: row["key"])
+        await session.execute(_ADVANCE, advanced)
         inserted = await self._insert(session, records)
         stats.claimed += len(rows)
         people = {person.id: person for _, person in rows}
@@ -299,17 +330,20 @@ class Claimer:
         pool = self.catalog.items(
             person.language, kinds_for(person, schedule), ContentAudience(person.audience.value)
         )
-        item = pick(pool, person.content_seed, person.content_position)
-        if item is not None:
-            person.content_position += 1
-        return item
+        return pick(pool, person.content_seed, person.content_position)
 
     @staticmethod
     def _next_due(
-        person: Person, schedule: Schedule, due: datetime, now: datetime
+        person: Person, schedule: Schedule, due: datetime, now: datetime, memo: _NextDueMemo
     ) -> datetime | None:
+        after = max(due, now)
+        # All that occurrence_after reads: occurrences in one batch share it often (everyone
+        # at 09:00 in one zone), and working it out is a good part of what a claim costs.
+        key = (schedule.local_time, person.timezone, person.weekdays, after)
         try:
-            return occurrence_after(person, schedule, max(due, now))
+            if key not in memo:
+                memo[key] = occurrence_after(person, schedule, after)
+            return memo[key]
         except Exception as exc:
             # Neither stall the batch with this row nor silently end their reminders: try
             # again in a day (each failure is recorded and logged by id).
@@ -325,9 +359,9 @@ class Claimer:
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
-            insert(Delivery)
+            insert(_DELIVERIES)
             .on_conflict_do_nothing(index_elements=["schedule_id", "due_at"])
-            .returning(Delivery.id, Delivery.schedule_id, Delivery.due_at)
+            .returning(_DELIVERIES.c.id, _DELIVERIES.c.schedule_id, _DELIVERIES.c.due_at)
         )
         result = await session.execute(statement, [record.row() for record in records])
         return {(row.schedule_id, row.due_at): row.id for row in result}
@@ -353,7 +387,7 @@ class Claimer:
             text=reminder_text(
                 self.catalog, person.language, item_text, discreet=person.discreet_preview
             ),
-            markup=reminder_markup(self.catalog, person.language, delivery_id),
+            keyboard=reminder_keyboard(self.catalog, person.language, delivery_id),
             silent=person.silent,
             uncertain=uncertain,
             attempts=attempts,

@@ -50,6 +50,18 @@ class Gate:
         return None
 
 
+# What ``Gate.of`` reads of a person: the fresh read right before sending loads only these.
+GATE_READS = (
+    Person.consent,
+    Person.reachable,
+    Person.paused_at,
+    Person.paused_until,
+    Person.couple_id,
+    Person.couple_prompts_agreed,
+    Person.shared_paused_at,
+    Person.shared_paused_until,
+)
+
 # Someone the claim no longer finds (they erased themselves) gets nothing.
 GONE = Gate(Reason.INACTIVE)
 
