@@ -13,6 +13,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.request import RequestData
 
+from reminderbot.content import ContentKind
 from reminderbot.delivery.batch import Outgoing
 from reminderbot.delivery.reminder import reminder_keyboard, reminder_markup, reminder_text
 from reminderbot.delivery.send import ReminderSender
@@ -26,7 +27,7 @@ DELIVERY = 123_456_789
 
 
 def outgoing(*, silent: bool, discreet: bool) -> Outgoing:
-    body = catalog().items("en", ["affirmation"])[0].text  # type: ignore[list-item]
+    body = catalog().items("en", [ContentKind.AFFIRMATION])[0].text
     return Outgoing(
         delivery_id=DELIVERY,
         person_id=1,
