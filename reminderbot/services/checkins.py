@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reminderbot.storage import repositories
-from reminderbot.storage.models import CheckIn, Delivery, Mood
+from reminderbot.storage.models import CheckIn, Delivery, Mood, Person
 
 
 class CheckInResult(enum.Enum):
@@ -24,6 +24,8 @@ class CheckInOutcome:
     result: CheckInResult
     delivery: Delivery | None = None
     checkin: CheckIn | None = None
+    # Who tapped, whatever the result (None: nobody we know): the caller needs them anyway.
+    person: Person | None = None
 
 
 async def record(
@@ -33,17 +35,17 @@ async def record(
     delivery = await session.get(Delivery, delivery_id)
     # Someone else's reminder looks exactly like a missing one: nothing leaks either way.
     if person is None or delivery is None or delivery.person_id != person.id:
-        return CheckInOutcome(CheckInResult.NOT_FOUND)
+        return CheckInOutcome(CheckInResult.NOT_FOUND, person=person)
     existing = (
         await session.execute(select(CheckIn).where(CheckIn.delivery_id == delivery.id))
     ).scalar_one_or_none()
     if existing is not None:
         existing.mood = mood
         existing.updated_at = now
-        return CheckInOutcome(CheckInResult.CHANGED, delivery, existing)
+        return CheckInOutcome(CheckInResult.CHANGED, delivery, existing, person)
     checkin = CheckIn(
         person_id=person.id, delivery_id=delivery.id, mood=mood, created_at=now, updated_at=now
     )
     session.add(checkin)
     await session.flush()
-    return CheckInOutcome(CheckInResult.RECORDED, delivery, checkin)
+    return CheckInOutcome(CheckInResult.RECORDED, delivery, checkin, person)

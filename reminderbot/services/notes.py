@@ -11,8 +11,9 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from reminderbot.storage.models import CheckIn, Person
 
@@ -31,18 +32,36 @@ async def after_checkin(
 ) -> bool:
     """Only the check-in just tapped may take a note. A first tap opens its window (True: offer
     the note); a changed answer leaves its own window as it was and offers nothing again."""
+    opens = first_tap and checkin.note is None
+    if not opens:
+        await session.execute(
+            update(CheckIn)
+            .where(
+                CheckIn.person_id == checkin.person_id,
+                CheckIn.id != checkin.id,
+                CheckIn.note_open_until.is_not(None),
+            )
+            .values(note_open_until=None)
+        )
+        return False
+    # One statement (this runs on every first tap): open this window, close any other.
+    until = now + NOTE_WINDOW
     await session.execute(
         update(CheckIn)
         .where(
             CheckIn.person_id == checkin.person_id,
-            CheckIn.id != checkin.id,
-            CheckIn.note_open_until.is_not(None),
+            or_(CheckIn.id == checkin.id, CheckIn.note_open_until.is_not(None)),
         )
-        .values(note_open_until=None)
+        .values(
+            note_open_until=case(
+                (CheckIn.id == checkin.id, literal(until, CheckIn.note_open_until.type)),
+                else_=null(),
+            )
+        )
+        .execution_options(synchronize_session=False)
     )
-    if not first_tap or checkin.note is not None:
-        return False
-    checkin.note_open_until = now + NOTE_WINDOW
+    # The row says so already; the object must too, without a second UPDATE at commit.
+    set_committed_value(checkin, "note_open_until", until)
     return True
 
 

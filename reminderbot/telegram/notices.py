@@ -122,6 +122,9 @@ async def share_checkin(context: BotContext, outcome: CheckInOutcome) -> None:
     """After a check-in tap: tell the partner only if its owner chose to share this mood."""
     if outcome.checkin is None or outcome.result is CheckInResult.NOT_FOUND:
         return
+    if outcome.person is not None and outcome.person.couple_id is None:
+        # No partner, so nothing to tell (unpairing dropped any held line): no transaction.
+        return
     state = context.state
     try:
         async with state.sessions.begin() as session:

@@ -8,7 +8,7 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import filters
 
 from reminderbot.delivery.reminder import CHECKIN, MOODS_BY_CODE, reminder_markup, reminder_text
-from reminderbot.services import checkins, notes
+from reminderbot.services import checkins, consent, notes
 from reminderbot.services.checkins import CheckInResult
 from reminderbot.services.notes import NoteResult
 from reminderbot.storage import repositories
@@ -17,7 +17,7 @@ from reminderbot.storage.outage import DATABASE_ERRORS
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.menus import support_button
 from reminderbot.telegram.notices import share_checkin
-from reminderbot.telegram.replies import answer, finish_press, protected_reply
+from reminderbot.telegram.replies import answer, protected_reply, replace_with
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,8 @@ HARD_MOODS = frozenset({Mood.HEAVY, Mood.NEED_SPACE})
 
 
 async def checkin_button(update: Update, context: BotContext) -> None:
-    """Record the tap (or change it), share it if chosen, show the choice on the reminder, then
-    answer; on a first tap offer an optional word."""
+    """Record the tap (or change it), answer once it is kept, then show the choice on the
+    reminder and share it if chosen; on a first tap offer an optional word."""
     query = update.callback_query
     user = update.effective_user
     match = CHECKIN.match(query.data or "") if query else None
@@ -36,9 +36,14 @@ async def checkin_button(update: Update, context: BotContext) -> None:
     state = context.state
     delivery_id, mood = int(match.group(1)), MOODS_BY_CODE[match.group(2)]
     now = state.now()
+    chat = update.effective_chat
     async with state.sessions.begin() as session:
         outcome = await checkins.record(session, user.id, delivery_id, mood, now)
-        person = await repositories.person_by_telegram_id(session, user.id)
+        person = outcome.person
+        # fallback.person_wrote leaves taps to this transaction, which reads the person anyway.
+        if person is not None and not person.reachable and chat is not None:
+            await consent.mark_reachable(session, user.id, chat.id, now)  # a change, here
+            log.info("person reachable again: user_id=%s", user.id)
         offer_note = outcome.checkin is not None and await notes.after_checkin(
             session,
             outcome.checkin,
@@ -49,9 +54,10 @@ async def checkin_button(update: Update, context: BotContext) -> None:
     if outcome.result is CheckInResult.NOT_FOUND or outcome.delivery is None or person is None:
         await answer(update, state.text("answers.stale_button", lang))
         return
-    # Acting first: the partner's line and the edited reminder never wait on the answer.
-    await share_checkin(context, outcome)  # reaches the partner only if they chose to share it
     mood_label = state.text(f"buttons.mood_{mood.value}", lang)
+    # Act first, answer last: the check-in is committed, so the spinner stops now. The edited
+    # reminder and the partner's line need Telegram and never undo the tap.
+    await answer(update, state.text("answers.checked_in", lang, mood=mood_label))
     item = state.catalog.item(lang, outcome.delivery.content_id or "")
     body = item.text if item else ""
     text = reminder_text(state.catalog, lang, body, discreet=person.discreet_preview)
@@ -59,13 +65,8 @@ async def checkin_button(update: Update, context: BotContext) -> None:
     markup = reminder_markup(state.catalog, lang, delivery_id, chosen=mood)
     if mood in HARD_MOODS:
         markup = InlineKeyboardMarkup([*markup.inline_keyboard, [support_button(state, lang)]])
-    await finish_press(
-        update,
-        text,
-        markup,
-        note=state.text("answers.checked_in", lang, mood=mood_label),
-        protect=state.settings.protect_content,
-    )
+    await replace_with(update, text, markup, protect=state.settings.protect_content)
+    await share_checkin(context, outcome)  # reaches the partner only if they chose to share it
     if offer_note:
         await protected_reply(update, context, state.text("notes.offer", lang))
 
