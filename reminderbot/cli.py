@@ -20,7 +20,8 @@ from reminderbot import __version__
 from reminderbot.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    from reminderbot.content import Catalog
+    from reminderbot.content import Catalog, Problem
+    from reminderbot.content.usage import CodeUsage
 
 EXIT_USAGE = 2
 log = logging.getLogger("reminderbot")
@@ -113,7 +114,6 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from telegram.error import InvalidToken, NetworkError
 
-    from reminderbot.content.check import check_messages
     from reminderbot.content.usage import scan_code
     from reminderbot.logs import configure
     from reminderbot.storage.db import create_engine, create_session_factory
@@ -124,13 +124,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _load(args)
     token = settings.require_token()
     configure(settings.log_level, token, settings.log_format)
-    catalog = _catalog(settings)
     # Words that don't match what the code asks for (a misspelled placeholder, a deleted key)
     # would otherwise reach a person as "Something went wrong"; the scan takes a fraction of a
-    # second, once.
-    mismatches = check_messages(
-        settings.messages_dir, None, settings.default_language, code=scan_code()
-    )
+    # second, once, on the words the catalog was built from.
+    catalog, mismatches = _catalog(settings, scan_code())
     if mismatches:
         raise StartupError(
             f"The words in {settings.messages_dir} don't match the code ({mismatches[0]}); "
@@ -165,11 +162,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _catalog(settings: Settings) -> Catalog:
-    from reminderbot.content import MessagesError, load_catalog
+def _catalog(settings: Settings, code: CodeUsage | None = None) -> tuple[Catalog, list[Problem]]:
+    """The words, and where they and ``code`` disagree; StartupError if they are not valid."""
+    from reminderbot.content import MessagesError
+    from reminderbot.content.catalog import checked_catalog
 
     try:
-        return load_catalog(settings.messages_dir, settings.default_language)
+        return checked_catalog(settings.messages_dir, settings.default_language, code)
     except MessagesError as exc:
         raise StartupError(
             f"The words in {settings.messages_dir} are not valid ({exc.problems[0]}); "
@@ -202,7 +201,7 @@ async def _practice_counts(settings: Settings, catalog: Catalog) -> str:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     settings = _load(args)
-    print(asyncio.run(_practice_counts(settings, _catalog(settings))))
+    print(asyncio.run(_practice_counts(settings, _catalog(settings)[0])))
     return 0
 
 

@@ -13,8 +13,9 @@ from itertools import combinations
 from pathlib import Path
 from string import Formatter
 
-from reminderbot.content.check import read_messages
+from reminderbot.content.check import code_problems, read_messages
 from reminderbot.content.types import Audience, ContentItem, ContentKind, MessagesError, Problem
+from reminderbot.content.usage import CodeUsage
 
 __all__ = [
     "Audience",
@@ -149,11 +150,20 @@ class Catalog:
 
 def load_catalog(messages_dir: Path, default_language: str = "en") -> Catalog:
     """Read and validate ``messages_dir``; raise MessagesError listing every problem found."""
+    return checked_catalog(messages_dir, default_language)[0]
+
+
+def checked_catalog(
+    messages_dir: Path, default_language: str = "en", code: CodeUsage | None = None
+) -> tuple[Catalog, list[Problem]]:
+    """As :func:`load_catalog`, and, given the code's usage, where the words and the code
+    disagree (the files are read once: start-up does both)."""
     messages, problems = read_messages(messages_dir, default_language)
     if problems:
         raise MessagesError(problems)
-    return Catalog(
+    catalog = Catalog(
         default_language,
         {lang: data.ui for lang, data in messages.items()},
         {lang: data.items for lang, data in messages.items()},
     )
+    return catalog, [] if code is None else code_problems(messages_dir, messages, code)

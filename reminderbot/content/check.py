@@ -78,13 +78,19 @@ def check_messages(
     if article_path is not None:
         problems.extend(_check_sources(messages, messages_dir, article_path))
     if code is not None:
-        problems.extend(code.problems)
-        report = _Report(messages_dir)
-        for lang, data in messages.items():
-            if data.ui_readable:
-                _check_against_code(messages_dir / lang / UI_FILE, data, code, report)
-        problems.extend(report.problems)
+        problems.extend(code_problems(messages_dir, messages, code))
     return problems
+
+
+def code_problems(
+    messages_dir: Path, messages: dict[str, LanguageMessages], code: CodeUsage
+) -> list[Problem]:
+    """Where the words ``read_messages`` returned and what the code asks for disagree."""
+    report = _Report(messages_dir)
+    for lang, data in messages.items():
+        if data.ui_readable:
+            _check_against_code(messages_dir / lang / UI_FILE, data, code, report)
+    return [*code.problems, *report.problems]
 
 
 def read_messages(
