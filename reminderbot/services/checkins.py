@@ -31,14 +31,20 @@ class CheckInOutcome:
 async def record(
     session: AsyncSession, telegram_user_id: int, delivery_id: int, mood: Mood, now: datetime
 ) -> CheckInOutcome:
-    person = await repositories.person_by_telegram_id(session, telegram_user_id)
-    delivery = await session.get(Delivery, delivery_id)
-    # Someone else's reminder looks exactly like a missing one: nothing leaks either way.
-    if person is None or delivery is None or delivery.person_id != person.id:
+    # One statement for the usual tap: the person, their reminder and any earlier answer to it.
+    query = (
+        select(Person, Delivery, CheckIn)
+        .join(Delivery, Delivery.person_id == Person.id)
+        .outerjoin(CheckIn, CheckIn.delivery_id == Delivery.id)
+        .where(Person.telegram_user_id == telegram_user_id, Delivery.id == delivery_id)
+    )
+    found = (await session.execute(query)).one_or_none()
+    if found is None:
+        # Someone else's reminder looks exactly like a missing one: nothing leaks either way.
+        person = await repositories.person_by_telegram_id(session, telegram_user_id)
         return CheckInOutcome(CheckInResult.NOT_FOUND, person=person)
-    existing = (
-        await session.execute(select(CheckIn).where(CheckIn.delivery_id == delivery.id))
-    ).scalar_one_or_none()
+    person, delivery, answered = found
+    existing: CheckIn | None = answered  # None when the outer join found no answer yet
     if existing is not None:
         existing.mood = mood
         existing.updated_at = now
