@@ -28,7 +28,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from reminderbot.sandbox.server import RunningServer, start_server
 from reminderbot.storage.db import create_engine, create_session_factory
 from reminderbot.storage.migrate import upgrade
 from reminderbot.storage.models import Delivery, DeliveryStatus, Mood, Schedule
-from tests.bench.dispatch_bench import add_people
+from tests.bench.dispatch_bench import Backend, add_people, remove_sqlite
 from tests.support import factories
 from tests.support.botdouble import BotDouble
 from tests.support.databases import POSTGRES_URL, drop_postgres_schema, prepare_postgres
@@ -56,18 +55,6 @@ STARTUP_DATABASE = "reminderbot_bench_startup"
 TAP_SCHEMA = "reminderbot_bench_app"
 FIRST_USER = 10_000_000  # add_people's telegram_user_id and chat_id are this plus the person id
 MOODS = (Mood.STEADY, Mood.HEAVY, Mood.NEED_SPACE, Mood.OPEN)
-
-
-@dataclass
-class Backend:
-    name: str
-    url: str
-
-
-def remove_sqlite(url: str) -> None:
-    database = url.split(":///", 1)[1]
-    for suffix in ("", "-wal", "-shm"):
-        Path(database + suffix).unlink(missing_ok=True)
 
 
 def percentile(samples: list[float], fraction: float) -> float:

@@ -54,7 +54,7 @@ class Backend:
     url: str
 
 
-def _remove_sqlite(url: str) -> None:
+def remove_sqlite(url: str) -> None:
     database = url.split(":///", 1)[1]
     for suffix in ("", "-wal", "-shm"):
         Path(database + suffix).unlink(missing_ok=True)
@@ -62,7 +62,7 @@ def _remove_sqlite(url: str) -> None:
 
 async def fresh_database(backend: Backend) -> AsyncEngine:
     if backend.name == "sqlite":
-        _remove_sqlite(backend.url)
+        remove_sqlite(backend.url)
     if backend.name == "postgresql":
         admin = create_engine(backend.url)
         async with admin.begin() as connection:
