@@ -8,6 +8,7 @@ carries a lease (its ``retry_at``): every later write to it is guarded by that l
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, cast
@@ -19,7 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reminderbot.content import Audience as ContentAudience
 from reminderbot.content import Catalog, ContentItem
 from reminderbot.delivery.batch import Outgoing, Reason, TickStats, log_internal
-from reminderbot.delivery.policy import Policy, kinds_for, latest_due, retry_end
+from reminderbot.delivery.policy import (
+    GATE_READS,
+    Gate,
+    GateFacts,
+    Policy,
+    kinds_for,
+    latest_due,
+    retry_end,
+)
 from reminderbot.delivery.reminder import reminder_keyboard, reminder_text
 from reminderbot.delivery.rotation import pick
 from reminderbot.services.schedules import occurrence_after
@@ -45,6 +54,16 @@ _ADVANCE = (
     .where(_SCHEDULES.c.id == bindparam("key"))
     .values(next_due_at=bindparam("next_due_at"))
 )
+# The fresh read right before sending: plain columns, no ORM objects (it runs per chunk).
+_GATES = select(Person.id, *GATE_READS).where(Person.id.in_(bindparam("ids", expanding=True)))
+
+
+async def read_gates(
+    session: AsyncSession, person_ids: Iterable[int], now: datetime
+) -> dict[int, Gate]:
+    """What each person allows now; someone not found (erased) is absent."""
+    rows = await session.execute(_GATES, {"ids": list(person_ids)})
+    return {row.id: Gate.of(cast(GateFacts, row), now) for row in rows}
 
 
 @dataclass(frozen=True, slots=True)

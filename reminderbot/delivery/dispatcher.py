@@ -24,23 +24,21 @@ import time as monotonic_time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import load_only
 from telegram import Bot
 from telegram.error import RetryAfter, TelegramError
 
 from reminderbot.content import Catalog
 from reminderbot.delivery.batch import Note, Outcome, Outgoing, Reason, TickStats, log, log_internal
 from reminderbot.delivery.changes import PersonChanges
-from reminderbot.delivery.claim import LEASE, Claimer, PauseEnd
+from reminderbot.delivery.claim import LEASE, Claimer, PauseEnd, read_gates
 from reminderbot.delivery.pacing import SENDING_REMINDERS, Pacer, retry_after_seconds
-from reminderbot.delivery.policy import GATE_READS, GONE, Gate, Policy
+from reminderbot.delivery.policy import GONE, Gate, Policy
 from reminderbot.delivery.record import Recorder
 from reminderbot.delivery.send import ReminderSender, classify, outcome_of
 from reminderbot.delivery.shared_rate import SendingLeader
 from reminderbot.storage.db import SessionFactory
-from reminderbot.storage.models import DeliveryStatus, Person, utcnow
+from reminderbot.storage.models import DeliveryStatus, utcnow
 
 __all__ = ["LEASE", "Dispatcher", "Reason", "TickStats"]
 
@@ -160,11 +158,19 @@ class Dispatcher:
         keeper = asyncio.create_task(
             self.recorder.keep_leases(self.sessions, pending, self.lease_check_seconds)
         )
+        every = self.recheck_every
+        chunks = [outgoing[start : start + every] for start in range(0, len(outgoing), every)]
+        # Each chunk's gates are read while the chunk before it sends: the database and
+        # Telegram work side by side, and the read is still no older than one chunk.
+        snapshot: asyncio.Task[tuple[float, dict[int, Gate]]] | None = None
         try:
-            for start in range(0, len(outgoing), self.recheck_every):
-                chunk = outgoing[start : start + self.recheck_every]
-                checked_at = self.changes.now()
-                gates = await self._gates({o.person_id for o in chunk})
+            for index, chunk in enumerate(chunks):
+                if snapshot is None:
+                    snapshot = asyncio.create_task(self._snapshot(chunk))
+                checked_at, gates = await snapshot
+                snapshot = None
+                if index + 1 < len(chunks):
+                    snapshot = asyncio.create_task(self._snapshot(chunks[index + 1]))
                 outcomes: list[Outcome] = []
 
                 async def one(
@@ -184,24 +190,27 @@ class Dispatcher:
                 for message in chunk:
                     del pending[message.delivery_id]
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            for task in (keeper, snapshot):
+                if task is not None:
+                    task.cancel()
+                    # A read that failed after the batch stopped for another error: the
+                    # first error is the one that counts.
+                    with contextlib.suppress(asyncio.CancelledError, SQLAlchemyError, OSError):
+                        await task
         # One more try for outcomes a database error held back; if it still fails the tick
         # fails (logged once), and the next tick writes them before it claims anything.
         await self.recorder.flush(self.sessions)
 
     async def _gates(self, person_ids: Iterable[int]) -> dict[int, Gate]:
         """What each person allows now, read fresh from the database."""
-        now = self.clock()
         async with self.sessions.begin() as session:
-            query = (
-                select(Person)
-                .options(load_only(*GATE_READS))
-                .where(Person.id.in_(list(person_ids)))
-            )
-            people = (await session.execute(query)).scalars()
-            return {p.id: Gate.of(p, now) for p in people}
+            return await read_gates(session, person_ids, self.clock())
+
+    async def _snapshot(self, chunk: Sequence[Outgoing]) -> tuple[float, dict[int, Gate]]:
+        """The gates of a chunk, and when they were read: a change in this process after
+        that moment forces a fresh read of that person before their send."""
+        checked_at = self.changes.now()
+        return checked_at, await self._gates({message.person_id for message in chunk})
 
     async def _send_one(
         self, message: Outgoing, checked_at: float, gates: dict[int, Gate], stats: TickStats

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from reminderbot.content import ContentKind
 from reminderbot.delivery.batch import Reason
-from reminderbot.services.pairing import couple_prompts_due
+from reminderbot.services.pairing import SharedPromptFacts, couple_prompts_due
 from reminderbot.services.resting import is_resting
 from reminderbot.services.timekeeping import in_quiet_hours
 from reminderbot.storage.models import ConsentState, DeliveryStatus, Person, Schedule
@@ -22,7 +23,21 @@ from reminderbot.storage.models import ConsentState, DeliveryStatus, Person, Sch
 RETRY_FAILURES = frozenset({Reason.STALE, Reason.UNCERTAIN, Reason.INTERNAL})
 
 
-def may_send(person: Person, now: datetime) -> Reason | None:
+class GateFacts(SharedPromptFacts, Protocol):
+    """What the rules right before a send read of a person: a ``Person``, or a row of
+    ``GATE_READS`` (the dispatcher reads no more than these, thousands of times a second)."""
+
+    @property
+    def consent(self) -> ConsentState: ...
+    @property
+    def reachable(self) -> bool: ...
+    @property
+    def paused_at(self) -> datetime | None: ...
+    @property
+    def paused_until(self) -> datetime | None: ...
+
+
+def may_send(person: GateFacts, now: datetime) -> Reason | None:
     """Why nothing may reach this person now, if anything."""
     if person.consent is not ConsentState.GIVEN or not person.reachable:
         return Reason.INACTIVE
@@ -39,7 +54,7 @@ class Gate:
     couple_prompts_off: bool = False  # a shared pause, or a partner's no, since the claim
 
     @classmethod
-    def of(cls, person: Person, now: datetime) -> Gate:
+    def of(cls, person: GateFacts, now: datetime) -> Gate:
         return cls(may_send(person, now), not couple_prompts_due(person, now))
 
     def reason_for(self, kind: str | None) -> Reason | None:
@@ -50,7 +65,8 @@ class Gate:
         return None
 
 
-# What ``Gate.of`` reads of a person: the fresh read right before sending loads only these.
+# What ``Gate.of`` reads of a person (``GateFacts``): the fresh read right before sending
+# selects only these columns.
 GATE_READS = (
     Person.consent,
     Person.reachable,

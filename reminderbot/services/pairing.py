@@ -23,6 +23,7 @@ import secrets
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -266,7 +267,21 @@ async def set_couple_prompts(session: AsyncSession, person: Person, wanted: bool
     return True
 
 
-def couple_prompts_due(person: Person, at: datetime | None) -> bool:
+class SharedPromptFacts(Protocol):
+    """What the couple-prompt rules read of a person: a ``Person`` or a row of these columns
+    (the dispatcher reads only these right before each send)."""
+
+    @property
+    def couple_id(self) -> int | None: ...
+    @property
+    def couple_prompts_agreed(self) -> bool: ...
+    @property
+    def shared_paused_at(self) -> datetime | None: ...
+    @property
+    def shared_paused_until(self) -> datetime | None: ...
+
+
+def couple_prompts_due(person: SharedPromptFacts, at: datetime | None) -> bool:
     """Whether a couple prompt may reach this person at ``at``: paired, both partners said
     yes, and shared prompts are not resting then (None: judged as resting while any rest is
     on). The dispatcher asks this at claim time and again right before the send."""
@@ -299,7 +314,7 @@ def holds_shared(person: Person, now: datetime) -> bool:
     return is_resting(person.shared_hold_at, person.shared_hold_until, now)
 
 
-def shared_resting(person: Person, now: datetime) -> bool:
+def shared_resting(person: SharedPromptFacts, now: datetime) -> bool:
     return is_resting(person.shared_paused_at, person.shared_paused_until, now)
 
 
