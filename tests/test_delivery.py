@@ -77,6 +77,35 @@ async def test_a_reminder_arrives_at_the_chosen_time_with_checkin_and_pause(
     assert due == utc(2026, 3, 3, 9)
 
 
+async def test_each_schedule_in_one_claim_moves_on_to_its_own_next_occurrence(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    # Claimed together at 09:00 UTC on the eve of New York's spring-forward: Alex and Sam
+    # share tomorrow's 09:00 UTC, Cam's 04:00 in New York is 08:00 UTC tomorrow.
+    cam = 6003
+    clock.set(utc(2026, 3, 7, 8))
+    await joined(harness, ALEX, "09:00")
+    await joined(harness, SAM, "09:00")
+    await harness.join(cam)
+    await harness.command(cam, "/timezone", "America/New_York")
+    await harness.command(cam, "/times", "04:00")
+    clock.set(utc(2026, 3, 7, 9))
+    stats = await harness.tick()
+    assert stats.sent == 3
+    async with harness.state.sessions.begin() as session:
+        rows = await session.execute(
+            select(Person.telegram_user_id, Schedule.next_due_at).join(
+                Person, Person.id == Schedule.person_id
+            )
+        )
+        next_due = {user_id: due for user_id, due in rows}
+    assert next_due == {
+        ALEX: utc(2026, 3, 8, 9),
+        SAM: utc(2026, 3, 8, 9),
+        cam: utc(2026, 3, 8, 8),
+    }
+
+
 async def test_no_line_repeats_until_the_pool_is_used_up(
     harness: BotHarness, clock: FakeClock
 ) -> None:
