@@ -8,7 +8,6 @@ carries a lease (its ``retry_at``): every later write to it is guarded by that l
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -53,13 +52,6 @@ _ROTATE = (
 _ADVANCE = (
     update(_SCHEDULES)
     .where(_SCHEDULES.c.id == bindparam("key"))
-    .values(next_due_at=bindparam("next_due_at"))
-)
-# Schedules moved on to the same next occurrence, in one statement: most of a batch shares a
-# few (everyone at 09:00 in one zone). The claim already holds their rows.
-_ADVANCE_MANY = (
-    update(_SCHEDULES)
-    .where(_SCHEDULES.c.id.in_(bindparam("keys", expanding=True)))
     .values(next_due_at=bindparam("next_due_at"))
 )
 # The fresh read right before sending: plain columns, no ORM objects (it runs per chunk).
@@ -249,7 +241,7 @@ class Claimer:
         latest = latest_due(rows)
         lease = now + LEASE
         records: list[NewDelivery] = []
-        advanced: dict[datetime | None, list[int]] = defaultdict(list)
+        advanced: list[dict[str, Any]] = []
         rotated: list[dict[str, Any]] = []
         memo: _NextDueMemo = {}
         for schedule, person in rows:
@@ -262,21 +254,15 @@ class Claimer:
                 rotated.append({"key": person.id, "position": person.content_position + 1})
             records.append(record)
             next_due = self._next_due(person, schedule, due, now, memo)
-            advanced[next_due].append(schedule.id)
+            advanced.append({"key": schedule.id, "next_due_at": next_due})
 
         # Core executemany rather than the ORM's unit of work, which costs more than the SQL
         # at thousands of rows; by id, the order the ORM takes its row locks in.
         if rotated:
             rotated.sort(key=lambda row: row["key"])
             await session.execute(_ROTATE, rotated)
-        single = []
-        for next_due, keys in advanced.items():
-            if len(keys) == 1:
-                single.append({"key": keys[0], "next_due_at": next_due})
-            else:
-                await session.execute(_ADVANCE_MANY, {"keys": keys, "next_due_at": next_due})
-        if single:
-            await session.execute(_ADVANCE, single)
+        advanced.sort(key=lambda row: row["key"])
+        await session.execute(_ADVANCE, advanced)
         inserted = await self._insert(session, records)
         stats.claimed += len(rows)
         people = {person.id: person for _, person in rows}
