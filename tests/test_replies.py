@@ -14,6 +14,7 @@ from tests.support import factories
 from tests.support.harness import BotHarness, FakeClock
 
 ALEX = 7101
+SAM = 7102
 MEDIA = (
     "voice",
     "sticker",
@@ -91,6 +92,27 @@ async def test_media_gets_a_short_reply_and_is_never_downloaded(
     assert harness.all_texts(ALEX)[before:] == [harness.text("errors.media_not_read")]
     assert harness.double.attempts_to("getFile") == 0
     assert "/support" in harness.text("errors.media_not_read")
+
+
+async def test_a_burst_of_media_gets_the_pointer_once_a_minute(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    # An album arrives as one update per photo, and stickers come in runs: one pointer is
+    # enough, and a reply per item would also run into Telegram's one-a-second per chat.
+    await harness.join(ALEX)
+    clock.set(datetime(2026, 3, 2, 12, tzinfo=UTC))
+    before = len(harness.seen(ALEX))
+    for kind in ["photo", "photo", "photo", "sticker", "sticker"]:
+        await harness.process(factories.media_update(harness.bot, ALEX, kind))
+        clock.advance(seconds=5)
+    assert harness.all_texts(ALEX)[before:] == [harness.text("errors.media_not_read")]
+    # Someone else's media is answered as usual.
+    await harness.process(factories.media_update(harness.bot, SAM, "voice"))
+    assert harness.last_text(SAM) == harness.text("errors.media_not_read")
+    # A minute after the pointer, it is said again.
+    clock.set(datetime(2026, 3, 2, 12, 1, tzinfo=UTC))
+    await harness.process(factories.media_update(harness.bot, ALEX, "voice"))
+    assert harness.all_texts(ALEX)[before:] == [harness.text("errors.media_not_read")] * 2
 
 
 async def test_media_during_a_note_window_is_not_a_note(

@@ -1,5 +1,6 @@
-"""A per-person pause between heavy replies (the /mydata export, the /checkins chart), so one
-person repeating them cannot keep a worker thread and the database busy for everyone."""
+"""Per-person pauses between replies that need not repeat: heavy replies (the /mydata export,
+the /checkins chart), so one person repeating them cannot keep a worker thread and the database
+busy for everyone; and the pointer that only text is read, said once for a burst of media."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from reminderbot.telegram.context import BotContext
 
 COOLDOWN_KEY = "heavy_reply_cooldown"
 HEAVY_EVERY = timedelta(minutes=1)
+MEDIA_POINTER_KEY = "media_pointer_cooldown"
+MEDIA_POINTER_EVERY = timedelta(minutes=1)
 
 
 class Cooldown:
-    """When each person last got each heavy reply. Bounded: entries older than the pause are
-    dropped on every use, and at most ``max_people`` are kept. Only people who have data get an
-    entry (the caller records after finding their rows), never a stranger who writes."""
+    """When each person last got each reply. Bounded: entries older than the pause are dropped
+    on every use, and at most ``max_people`` are kept. Only in memory: the heavy replies record
+    only people who have data (after finding their rows); the media pointer records whoever
+    sent the media, for a minute."""
 
     def __init__(self, every: timedelta = HEAVY_EVERY, max_people: int = 10_000) -> None:
         self.every = every
@@ -49,4 +53,11 @@ class Cooldown:
 
 def cooldown(context: BotContext) -> Cooldown:
     found: Cooldown = context.application.bot_data.setdefault(COOLDOWN_KEY, Cooldown())
+    return found
+
+
+def media_pointer_cooldown(context: BotContext) -> Cooldown:
+    found: Cooldown = context.application.bot_data.setdefault(
+        MEDIA_POINTER_KEY, Cooldown(MEDIA_POINTER_EVERY)
+    )
     return found

@@ -17,6 +17,7 @@ from reminderbot.storage import repositories
 from reminderbot.storage.models import Person
 from reminderbot.storage.outage import DATABASE_ERRORS
 from reminderbot.telegram.context import BotContext
+from reminderbot.telegram.cooldown import media_pointer_cooldown
 from reminderbot.telegram.replies import answer, reply
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,16 @@ async def point_the_way(update: Update, context: BotContext) -> None:
 
 async def not_text(update: Update, context: BotContext) -> None:
     """Voice, stickers, photos, files and every other attachment: only text is read, so say
-    so briefly. Nothing is downloaded (no getFile) and nothing of it is stored or logged."""
+    so briefly, once for a burst (an album arrives as one update per item). Nothing is
+    downloaded (no getFile) and nothing of it is stored or logged."""
     state = context.state
+    user = update.effective_user
+    if user is not None:
+        pointers = media_pointer_cooldown(context)
+        now = state.now()
+        if pointers.too_soon("media", user.id, now):
+            return
+        pointers.done("media", user.id, now)
     await reply(
         update,
         context,
