@@ -309,6 +309,36 @@ async def test_blocked_or_missing_chat_marks_unreachable_until_they_write(
     assert len(reminders(harness, ALEX)) == 1
 
 
+async def test_a_person_found_blocked_gets_no_second_send_in_the_same_batch(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    # A retry and a new occurrence of one person in one batch, one message a chunk: the 403 to
+    # the first marks them unreachable, and the second is skipped, not sent into the block.
+    await joined(harness, ALEX, "09:00 09:01")
+    clock.set(utc(2026, 3, 2, 9))
+    harness.double.fail_next("sendMessage", chat_id=ALEX, error="network")
+    await harness.tick()
+    (retry,) = await harness.deliveries(ALEX)
+    assert retry.status is DeliveryStatus.CLAIMED
+    async with harness.state.sessions.begin() as session:
+        await session.execute(
+            update(Delivery).where(Delivery.id == retry.id).values(retry_at=utc(2026, 3, 2, 9, 1))
+        )
+    clock.set(utc(2026, 3, 2, 9, 1))
+    harness.double.fail_next("sendMessage", chat_id=ALEX, error="403", times=5)
+    before = harness.double.attempts_to("sendMessage", chat_id=ALEX)
+    dispatcher = make_dispatcher(harness.state.sessions, harness.bot, clock, rate=5)
+    assert dispatcher.recheck_every == 1
+    stats = await dispatcher.tick()
+    assert stats.claimed == 1 and stats.retried == 1
+    assert harness.double.attempts_to("sendMessage", chat_id=ALEX) - before == 1
+    outcomes = {d.due_at: (d.status, d.reason) for d in await harness.deliveries(ALEX)}
+    assert outcomes == {
+        utc(2026, 3, 2, 9): (DeliveryStatus.FAILED, Reason.BLOCKED),
+        utc(2026, 3, 2, 9, 1): (DeliveryStatus.SKIPPED, Reason.INACTIVE),
+    }
+
+
 async def test_a_timeout_is_retried_at_most_once(harness: BotHarness, clock: FakeClock) -> None:
     await joined(harness, ALEX, "09:00")
     clock.set(utc(2026, 3, 2, 9))

@@ -163,12 +163,17 @@ class Dispatcher:
         # Each chunk's gates are read while the chunk before it sends: the database and
         # Telegram work side by side, and the read is still no older than one chunk.
         snapshot: asyncio.Task[tuple[float, dict[int, Gate]]] | None = None
+        # People Telegram refused as blocked or gone earlier in this batch: a read that ran
+        # beside that send may not have seen it written.
+        unreachable: set[int] = set()
         try:
             for index, chunk in enumerate(chunks):
                 if snapshot is None:
                     snapshot = asyncio.create_task(self._snapshot(chunk))
                 checked_at, gates = await snapshot
                 snapshot = None
+                for person_id in unreachable & gates.keys():
+                    gates[person_id] = GONE
                 if index + 1 < len(chunks):
                     snapshot = asyncio.create_task(self._snapshot(chunks[index + 1]))
                 outcomes: list[Outcome] = []
@@ -185,6 +190,7 @@ class Dispatcher:
                         outcomes.append(outcome)
 
                 await asyncio.gather(*(one(message) for message in chunk))
+                unreachable.update(o.message.person_id for o in outcomes if o.unreachable)
                 # Written per chunk: a crash or a database error repeats at most this chunk.
                 await self.recorder.record(self.sessions, outcomes)
                 for message in chunk:
