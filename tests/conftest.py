@@ -45,6 +45,17 @@ def database_url(
     yield databases.POSTGRES_URL
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_kind(request: pytest.FixtureRequest) -> str:
+    """Which database, for tests that make their own (empty or upgraded ones). A plain
+    fixture: the PostgreSQL check runs its own event loop."""
+    if request.param == "postgresql":
+        reason = request.getfixturevalue("postgres_skip_reason")
+        if reason is not None:
+            pytest.skip(reason)
+    return str(request.param)
+
+
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = databases.engine_for(database_url)

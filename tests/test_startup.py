@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from reminderbot.storage.migrate import HEAD, head_revision, is_at_head, upgrade
 from tests.support import databases
 
@@ -31,15 +29,6 @@ def test_head_names_the_newest_migration() -> None:
     assert head_revision() == HEAD, (
         f"migrate.HEAD is {HEAD!r} but the newest migration is {head_revision()!r}: set HEAD to it"
     )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        reason = request.getfixturevalue("postgres_skip_reason")
-        if reason is not None:
-            pytest.skip(reason)
-    return str(request.param)
 
 
 async def test_a_database_is_at_head_only_with_every_migration(

@@ -156,16 +156,6 @@ def _assert_kept(before: Snapshot, after: Snapshot, revision: str) -> None:
             assert not changed, f"{table} {key}: values changed by {revision}: {changed}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_kind(request: pytest.FixtureRequest) -> str:
-    # A plain fixture: the PostgreSQL check runs its own event loop.
-    if request.param == "postgresql":
-        reason = request.getfixturevalue("postgres_skip_reason")
-        if reason is not None:
-            pytest.skip(reason)
-    return str(request.param)
-
-
 @pytest.fixture
 async def empty(database_kind: str, tmp_path: Path) -> AsyncIterator[databases.EmptyDatabase]:
     async with databases.empty_database(database_kind, tmp_path) as database:
