@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reminderbot.content import ContentKind
+from reminderbot.delivery.batch import Outgoing, TickStats
 from reminderbot.delivery.reminder import MOODS_BY_CODE, checkin_data
 from reminderbot.services.pairing import WrongTokens
 from reminderbot.services.pausing import PauseLength
@@ -411,6 +412,20 @@ async def _sam_pauses_shared_prompts(harness: BotHarness) -> None:
     await harness.press(SAM, callbacks.pause_length_data(PauseLength.UNTIL_RESUMED, shared=True))
 
 
+async def claimed_couple_prompts(
+    harness: BotHarness, clock: FakeClock
+) -> tuple[list[Outgoing], TickStats]:
+    """A paired couple who both said yes, their 09:00 couple prompts claimed but not sent."""
+    await pair(harness)
+    await only_couple_prompts(harness, ALEX, opt_in=True)
+    await only_couple_prompts(harness, SAM, opt_in=True)
+    clock.set(utc(2026, 3, 2, 9))
+    stats = TickStats()
+    claimed = await harness.dispatcher._claim(stats)
+    assert {m.kind for m in claimed} == {ContentKind.COUPLE_PROMPT}
+    return claimed, stats
+
+
 @pytest.mark.parametrize(
     "between",
     [
@@ -422,15 +437,7 @@ async def test_a_change_between_claim_and_send_stops_a_couple_prompt(
     harness: BotHarness, clock: FakeClock, between: Callable[[BotHarness], Awaitable[None]]
 ) -> None:
     """A no, or a shared pause, that lands after the claim still stops the prompt for both."""
-    from reminderbot.delivery.dispatcher import TickStats
-
-    await pair(harness)
-    await only_couple_prompts(harness, ALEX, opt_in=True)
-    await only_couple_prompts(harness, SAM, opt_in=True)
-    clock.set(utc(2026, 3, 2, 9))
-    stats = TickStats()
-    claimed = await harness.dispatcher._claim(stats)
-    assert {m.kind for m in claimed} == {ContentKind.COUPLE_PROMPT}
+    claimed, stats = await claimed_couple_prompts(harness, clock)
     await between(harness)
     await harness.dispatcher._send_all(claimed, stats)
     assert reminder_texts(harness, ALEX) == reminder_texts(harness, SAM) == []
@@ -454,15 +461,7 @@ async def test_a_change_right_before_the_send_stops_a_couple_prompt(
 ) -> None:
     """The same changes landing after the dispatcher last read the chunk, right before the send:
     only the handler's word that both partners changed makes it read them again."""
-    from reminderbot.delivery.dispatcher import TickStats
-
-    await pair(harness)
-    await only_couple_prompts(harness, ALEX, opt_in=True)
-    await only_couple_prompts(harness, SAM, opt_in=True)
-    clock.set(utc(2026, 3, 2, 9))
-    stats = TickStats()
-    claimed = await harness.dispatcher._claim(stats)
-    assert {m.kind for m in claimed} == {ContentKind.COUPLE_PROMPT}
+    claimed, stats = await claimed_couple_prompts(harness, clock)
     pacer = harness.dispatcher.pacer
     slot, first = pacer.slot, asyncio.Lock()
     changed = False
