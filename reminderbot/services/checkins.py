@@ -43,8 +43,7 @@ async def record(
         # Someone else's reminder looks exactly like a missing one: nothing leaks either way.
         person = await repositories.person_by_telegram_id(session, telegram_user_id)
         return CheckInOutcome(CheckInResult.NOT_FOUND, person=person)
-    person, delivery, answered = found
-    existing: CheckIn | None = answered  # None when the outer join found no answer yet
+    person, delivery, existing = found  # existing: None while the reminder has no answer
     if existing is not None:
         existing.mood = mood
         existing.updated_at = now
