@@ -11,8 +11,10 @@ import pytest
 from reminderbot.content import ContentKind
 from reminderbot.delivery.dispatcher import Reason
 from reminderbot.delivery.policy import (
+    GATE_READS,
     GONE,
     Gate,
+    GateFacts,
     Policy,
     kinds_for,
     latest_due,
@@ -214,3 +216,15 @@ def test_couple_prompts_join_only_while_both_say_yes_and_no_shared_rest_covers_t
     )
     assert ContentKind.COUPLE_PROMPT in kinds_for(rest_until_due, schedule(due=NOW))
     assert ContentKind.COUPLE_PROMPT not in kinds_for(rest_until_due, schedule(due=NOW - TICK))
+
+
+def test_the_read_before_a_send_selects_every_column_the_gate_reads() -> None:
+    # A rule that starts reading another column of the person must have it selected too, or
+    # the read right before each send fails every message (a row has only what was selected).
+    read = {
+        name
+        for cls in GateFacts.__mro__
+        for name, member in vars(cls).items()
+        if isinstance(member, property)
+    }
+    assert {column.key for column in GATE_READS} == read
