@@ -36,7 +36,7 @@ from reminderbot.services import stats
 from reminderbot.telegram import callbacks, notices
 from reminderbot.telegram.concurrency import PerPersonUpdates
 from reminderbot.telegram.contacts import support_contacts
-from reminderbot.telegram.context import STATE_KEY, AppState, BotContext
+from reminderbot.telegram.context import METRICS_KEY, STATE_KEY, AppState, BotContext
 from reminderbot.telegram.handlers import (
     checkins,
     errors,
@@ -72,7 +72,6 @@ MENU_COMMANDS = (
     "delete",
 )
 DISPATCHER_KEY = "dispatcher"
-METRICS_KEY = "metrics"
 
 # The weekly summary: Monday morning in the practice's timezone. One advisory lock key for it.
 SUMMARY_TIME = time(9, 0)

@@ -16,6 +16,15 @@ from reminderbot.telegram.replies import NOT_MODIFIED, answer
 
 log = logging.getLogger(__name__)
 
+# The support path: what someone in a hard moment reaches for. A failure in its code is counted
+# apart (reminderbot_handler_errors_total{path="support"}) so an alert can name it.
+SUPPORT_MODULES = frozenset(
+    {
+        "reminderbot.telegram.handlers.support",
+        "reminderbot.telegram.handlers.help",
+        "reminderbot.telegram.contacts",
+    }
+)
 ALERT_EVERY = timedelta(minutes=1)
 ALERTS_KEY = "admin_alerts"
 _MAX_KINDS = 64  # kinds of error remembered for the alert limit (they are few; a bound anyway)
@@ -38,6 +47,16 @@ def where(error: BaseException | None) -> str:
     return ours[0] if len(ours) == 1 else f"{ours[0]} > {ours[-1]}"
 
 
+def path_of(error: BaseException | None) -> str:
+    """ "support" when the failure passed through the support path's code, else "other"."""
+    if error is None:
+        return "other"
+    for frame, _line in traceback.walk_tb(error.__traceback__):
+        if frame.f_globals.get("__name__") in SUPPORT_MODULES:
+            return "support"
+    return "other"
+
+
 def kind_of(error: BaseException | None) -> str:
     return "database" if is_database_error(error) else type(error).__name__
 
@@ -51,6 +70,7 @@ async def on_error(update: object, context: BotContext) -> None:
     kind = kind_of(error)
     if isinstance(update, Update):
         user = update.effective_user
+        context.metrics.handler_failed(path_of(error))
         log.error(
             "handler failed: update_id=%s user_id=%s where=%s error=%s kind=%s",
             update.update_id,
