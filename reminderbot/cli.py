@@ -1,4 +1,4 @@
-"""The ``reminderbot`` command: run, db upgrade, messages check, sandbox.
+"""The ``reminderbot`` command: run, db upgrade, db backup, messages check, sandbox.
 
 Operator mistakes (a missing token, a broken config or messages file, an unreachable database)
 end with one clear sentence and exit code 2, never a traceback.
@@ -86,6 +86,18 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     _hold_database(settings.database_url)
     revision = asyncio.run(_upgrade(settings.database_url))
     print(f"database {_safe_url(settings.database_url)} is at revision {revision}")
+    return 0
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the SQLite database, safe while the bot runs (no lock taken)."""
+    from reminderbot.storage.backup import BackupError, backup
+
+    settings = _load(args)
+    try:
+        print(backup(settings.database_url, Path(args.path)).report())
+    except BackupError as exc:
+        raise StartupError(str(exc)) from exc
     return 0
 
 
@@ -268,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create or upgrade the database at REMINDERBOT_DATABASE_URL.",
     )
     upgrade.set_defaults(func=cmd_db_upgrade)
+    backup = db_sub.add_parser(
+        "backup",
+        help="copy the SQLite database to PATH, safe while the bot runs",
+        description="Copy the SQLite database at REMINDERBOT_DATABASE_URL to PATH (a new file, "
+        "readable by its owner only), consistent even while the bot writes. On PostgreSQL it "
+        "says what to run instead (pg_dump) and exits 2.",
+    )
+    backup.add_argument("path", metavar="PATH", help="the new file to write")
+    backup.set_defaults(func=cmd_db_backup)
 
     messages = sub.add_parser("messages", help="messages commands", description="Messages.")
     messages_sub = messages.add_subparsers(
