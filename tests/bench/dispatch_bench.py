@@ -198,6 +198,42 @@ def send_times(double: BotDouble) -> list[float]:
     return [call.at for call in double.calls_to("sendMessage")]
 
 
+class Stalls:
+    """Where a late run lost its time, so an outlier explains itself: the slowest claim and
+    outcome write (each holds back every send after it), when the first claim ran against the
+    due time, and how late this process's event loop woke (a stall of the machine, not the
+    code, shows here as well)."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.claim_s = 0.0
+        self.record_s = 0.0
+        self.first_claim_at: float | None = None
+        self.loop_lag_s = 0.0
+        claim, flush = dispatcher._claim, dispatcher.recorder.flush
+
+        async def timed_claim(stats: Any, *, end_pauses: bool = False) -> Any:
+            started = time.perf_counter()
+            claimed = await claim(stats, end_pauses=end_pauses)
+            self.claim_s = max(self.claim_s, time.perf_counter() - started)
+            if claimed and self.first_claim_at is None:
+                self.first_claim_at = time.time()
+            return claimed
+
+        async def timed_flush(sessions: Any) -> None:
+            started = time.perf_counter()
+            await flush(sessions)
+            self.record_s = max(self.record_s, time.perf_counter() - started)
+
+        dispatcher._claim = timed_claim  # type: ignore[method-assign]
+        dispatcher.recorder.flush = timed_flush  # type: ignore[method-assign]
+
+    async def watch_loop(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.loop_lag_s = max(self.loop_lag_s, time.perf_counter() - started - 0.01)
+
+
 async def lateness(backend: Backend, count: int, rate: float) -> dict[str, Any]:
     engine = await fresh_database(backend)
     due_wall = time.time() + 1.5
@@ -206,12 +242,18 @@ async def lateness(backend: Backend, count: int, rate: float) -> dict[str, Any]:
     double = BotDouble(validate=False)
     bot = await make_bot(double)
     dispatcher = dispatcher_for(engine, bot, rate, lambda: datetime.now(UTC))
-    await run_clocked(dispatcher, count, double, tick=1.0, limit_s=count / rate + 30)
+    stalls = Stalls(dispatcher)
+    watcher = asyncio.create_task(stalls.watch_loop())
+    try:
+        await run_clocked(dispatcher, count, double, tick=1.0, limit_s=count / rate + 30)
+    finally:
+        watcher.cancel()
     due_ts = due.timestamp()
     late = sorted(t - due_ts for t in send_times(double))
     await bot.shutdown()
     await engine.dispose()
     p99 = late[min(len(late) - 1, int(len(late) * 0.99))] if late else float("nan")
+    first = stalls.first_claim_at
     return {
         "due": count,
         "rate": rate,
@@ -220,7 +262,19 @@ async def lateness(backend: Backend, count: int, rate: float) -> dict[str, Any]:
         "floor_plus_1_s": round(count / rate + 1, 3),
         "p99_s": round(p99, 3),
         "early": sum(1 for x in late if x < 0),
+        "claimed_before_due_s": round(due_ts - first, 3) if first is not None else None,
+        "slowest_claim_s": round(stalls.claim_s, 3),
+        "slowest_record_s": round(stalls.record_s, 3),
+        "loop_lag_max_s": round(stalls.loop_lag_s, 3),
     }
+
+
+def stall_note(run: dict[str, Any]) -> str:
+    return (
+        f"(claimed {run['claimed_before_due_s']} s before due; slowest claim "
+        f"{run['slowest_claim_s']} s, write {run['slowest_record_s']} s; event loop late by "
+        f"up to {run['loop_lag_max_s']} s)"
+    )
 
 
 def _wall_clock() -> datetime:
@@ -454,6 +508,7 @@ def print_table(all_results: list[dict[str, Any]]) -> None:
             f"lateness light    {light['due']} due: p99 {light['p99_s']} s, "
             f"early {light['early']}   target p99 <= 1 s, none early"
         )
+        print(f"                  {stall_note(light)}")
         i = r["idle_tick"]
         print(
             f"idle tick         {i['schedules']} not due: median {i['median_ms']} ms, "
