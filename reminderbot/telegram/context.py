@@ -13,7 +13,6 @@ from telegram.ext import CallbackContext, ExtBot
 from reminderbot.config import Settings
 from reminderbot.content import Catalog
 from reminderbot.delivery.changes import PersonChanges
-from reminderbot.metrics import Metrics
 from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import Person, utcnow
 
@@ -46,10 +45,6 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
     @property
     def state(self) -> AppState:
         return cast(AppState, self.application.bot_data[STATE_KEY])
-
-    @property
-    def metrics(self) -> Metrics:
-        return cast(Metrics, self.application.bot_data[METRICS_KEY])
 
 
 def sender_id(update: Update) -> int | None:

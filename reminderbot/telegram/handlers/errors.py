@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError
 
+from reminderbot.metrics import Metrics
 from reminderbot.storage.outage import is_database_error
-from reminderbot.telegram.context import AppState, BotContext
+from reminderbot.telegram.context import METRICS_KEY, AppState, BotContext
 from reminderbot.telegram.replies import NOT_MODIFIED, answer
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,6 @@ async def on_error(update: object, context: BotContext) -> None:
     kind = kind_of(error)
     if isinstance(update, Update):
         user = update.effective_user
-        context.metrics.handler_failed(path_of(error))
         log.error(
             "handler failed: update_id=%s user_id=%s where=%s error=%s kind=%s",
             update.update_id,
@@ -79,12 +79,19 @@ async def on_error(update: object, context: BotContext) -> None:
             type(error).__name__,
             kind,
         )
+        _count(context, error)
         if not _unreachable(error):
             await _apologise(update, context, kind)
     else:
         name = type(error).__name__
         log.error("background failure: where=%s error=%s kind=%s", where(error), name, kind)
     await _tell_admins(context, update, kind)
+
+
+def _count(context: BotContext, error: BaseException | None) -> None:
+    metrics = context.application.bot_data.get(METRICS_KEY)
+    if isinstance(metrics, Metrics):  # an Application built without them counts nothing
+        metrics.handler_failed(path_of(error))
 
 
 def _unreachable(error: BaseException | None) -> bool:
