@@ -211,6 +211,11 @@ def cmd_health(args: argparse.Namespace) -> int:
     import urllib.request
 
     settings = _load(args)
+    if settings.listen_host_port is None:
+        raise StartupError(
+            "REMINDERBOT_LISTEN is not set, so the bot serves no /healthz to ask; set it "
+            "(e.g. 127.0.0.1:8080) for both the bot and this command."
+        )
     host, port = settings.listen_host_port
     if host in {"0.0.0.0", "::", ""}:
         host = "127.0.0.1"
@@ -256,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the bot (long polling, or webhook mode with REMINDERBOT_WEBHOOK_URL)",
         description="Apply pending database migrations, then run the bot: long polling, or "
         "webhook mode when REMINDERBOT_WEBHOOK_URL is set. Serves /healthz and /metrics on "
-        "REMINDERBOT_LISTEN. Needs REMINDERBOT_TOKEN.",
+        "REMINDERBOT_LISTEN when set (webhook mode: default 127.0.0.1:8080). Needs "
+        "REMINDERBOT_TOKEN.",
     )
     run.set_defaults(func=cmd_run)
 

@@ -41,6 +41,8 @@ CONFIG_ENV = "REMINDERBOT_CONFIG"
 CONFIG_FLAG = "--config"
 DEFAULT_CONFIG_PATH = Path("config/reminderbot.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/reminderbot.sqlite3"
+# Where webhook mode listens when REMINDERBOT_LISTEN is not set (it needs a server).
+WEBHOOK_LISTEN = "127.0.0.1:8080"
 # Telegram's longest text message; /help and /support must fit in one.
 MAX_MESSAGE_CHARS = 4096
 MAX_SUPPORT_CONTACTS = 10
@@ -88,7 +90,9 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     # The bot's own HTTP server: /healthz, /metrics and, in webhook mode, the webhook path.
-    listen: str = "127.0.0.1:8080"
+    # Unset in polling mode: no server, so several bots and the sandbox share a host with their
+    # defaults; webhook mode then uses WEBHOOK_LISTEN.
+    listen: str | None = None
 
     practice_name: str = Field(default="Your counseling practice", min_length=1, max_length=200)
     support_contacts: list[SupportContact] = Field(
@@ -164,7 +168,9 @@ class Settings(BaseSettings):
 
     @field_validator("listen")
     @classmethod
-    def _host_port(cls, value: str) -> str:
+    def _host_port(cls, value: str | None) -> str | None:
+        if not value:
+            return None
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("use host:port, e.g. 0.0.0.0:8080")
@@ -172,6 +178,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and self.listen is None:
+            self.listen = WEBHOOK_LISTEN
         if self.webhook_url and (
             self.webhook_secret is None or not _SECRET.match(self.webhook_secret.get_secret_value())
         ):
@@ -207,7 +215,10 @@ class Settings(BaseSettings):
         return self._config_path
 
     @property
-    def listen_host_port(self) -> tuple[str, int]:
+    def listen_host_port(self) -> tuple[str, int] | None:
+        """Where the bot's own HTTP server listens; None for none (polling, not asked)."""
+        if self.listen is None:
+            return None
         host, _, port = self.listen.rpartition(":")
         return host.strip("[]"), int(port)
 
