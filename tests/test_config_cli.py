@@ -318,3 +318,63 @@ def test_config_named_by_absolute_path_works_from_another_folder(tmp_path: Path)
     env = {"REMINDERBOT_CONFIG": str(REPO / "config" / "reminderbot.toml")}
     result = run_cli("messages", "check", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------ issue 19 item 10: the config battery
+NOT_UTF8 = 'practice_name = "Caf\xe9"\n'.encode("latin-1")
+
+
+@pytest.mark.parametrize(
+    ("env", "needles"),
+    [
+        (
+            {"REMINDERBOT_DATABASE_URL": "postgresql+asyncpg://u@db/x?sslmode=sometimes"},
+            ["REMINDERBOT_DATABASE_URL", "sslmode", "require"],
+        ),
+        (
+            {"REMINDERBOT_DATABASE_URL": "postgresql+asyncpg://u:pw@db:fivefour/x"},
+            ["REMINDERBOT_DATABASE_URL", "port", "number"],
+        ),
+        (
+            {"REMINDERBOT_BOT_API_URL": "http://127.0.0.1:8081/"},
+            ["REMINDERBOT_BOT_API_URL", "/bot"],
+        ),
+        ({"REMINDERBOT_DATABASE_URL": "sqlite+aiosqlite://"}, ["in-memory", "file"]),
+        ({"REMINDERBOT_DATABASE_URL": "sqlite+aiosqlite:///:memory:"}, ["in-memory"]),
+        ({"REMINDERBOT_INVITE_TTL": "P999999999D"}, ["REMINDERBOT_INVITE_TTL", "at most 30 days"]),
+        ({"REMINDERBOT_STALE_AFTER": "P999999999D"}, ["REMINDERBOT_STALE_AFTER", "at most 7 days"]),
+        ({"REMINDERBOT_TICK_SECONDS": "0.001"}, ["REMINDERBOT_TICK_SECONDS", "at least 0.1"]),
+        ({"REMINDERBOT_DEFAULT_REMINDER_TIME": "9h"}, ["REMINDER_TIME", "24-hour time"]),
+        ({"REMINDERBOT_DEFAULT_REMINDER_TIME": "25:00"}, ["REMINDER_TIME", "24-hour time"]),
+        ({"REMINDERBOT_PAID_BROADCAST": "maybe"}, ["REMINDERBOT_PAID_BROADCAST", "true or false"]),
+        ({"REMINDERBOT_NOTE_MAX_CHARS": "lots"}, ["REMINDERBOT_NOTE_MAX_CHARS", "whole number"]),
+    ],
+)
+def test_each_bad_setting_is_one_sentence_at_start(
+    tmp_path: Path, env: dict[str, str], needles: list[str]
+) -> None:
+    result = run_cli("run", cwd=tmp_path, env={"REMINDERBOT_TOKEN": "1:x", **env})
+    assert_one_clear_sentence(result, *needles)
+    # Our own words, never pydantic's, and never a password from the URL.
+    assert "Input should" not in result.stderr and "pw" not in result.stderr
+
+
+def test_a_config_file_that_is_not_utf8_is_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(NOT_UTF8)
+    result = run_cli(
+        "run", cwd=tmp_path, env={"REMINDERBOT_TOKEN": "1:x", "REMINDERBOT_CONFIG": str(path)}
+    )
+    assert_one_clear_sentence(result, "latin1.toml", "UTF-8")
+
+
+def test_libpq_sslmode_becomes_asyncpgs_ssl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hosting providers print libpq URLs; asyncpg takes ssl= and failed on sslmode= with a
+    traceback. The mode is kept, under the name asyncpg knows."""
+    monkeypatch.setenv(
+        "REMINDERBOT_DATABASE_URL", "postgresql+asyncpg://u:pw@db:5432/x?sslmode=require"
+    )
+    settings = load_settings(REPO / "config" / "reminderbot.toml")
+    assert settings.database_url == "postgresql+asyncpg://u:pw@db:5432/x?ssl=require"
