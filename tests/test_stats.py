@@ -118,7 +118,7 @@ def assert_no_content_or_ids(text: str) -> None:
 
 
 def test_zero_shows_as_zero_and_one_to_four_as_under_five() -> None:
-    """"<5" for zero made "nobody" look like "a few" (issue 21); zero singles nobody out."""
+    """Zero as "<5" made "nobody" look like "a few" (issue 21); zero singles nobody out."""
     from reminderbot.services.stats import shown
 
     assert [shown(n) for n in range(7)] == ["0", "<5", "<5", "<5", "<5", "5", "6"]
