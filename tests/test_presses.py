@@ -274,6 +274,7 @@ async def test_an_edit_that_changes_nothing_is_not_sent(bot: BotHarness) -> None
         callbacks.delete_data(False),
         message_id=int(edit.params["message_id"]),  # type: ignore[call-overload]
         message_text=bot.text("delete.cancelled"),
+        markup=None,  # a stale screen's second press: the message has no buttons any more
     )
     await bot.process(update)
     assert bot.double.attempts_to("editMessageText") == edits
@@ -424,3 +425,30 @@ async def test_double_taps_on_consent_pause_and_back_do_it_once(bot: BotHarness)
     assert shown["text"] == bot.double.calls_to("editMessageText", RIVER)[-1].params["text"]
     assert refused_edits(bot, RIVER) == []
     assert_no_apology(bot, RIVER)
+
+
+async def test_an_edit_another_instance_made_since_is_never_hidden(
+    bot: BotHarness, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """Replicas: what this instance remembers of its own edit must not stop it redrawing a
+    message another instance changed since (the person sees what is stored)."""
+    async with BotHarness.running(sessions, clock, double=bot.double) as other:
+        await bot.join(ALEX)
+        delivery_id = await reminder(bot, clock, ALEX)
+        message_id = bot.message_with_button(ALEX, checkin_data(delivery_id, Mood.STEADY))
+
+        def showing() -> str:
+            return str(pressed_message(bot, ALEX, message_id).text)
+
+        for harness, mood in ((bot, Mood.STEADY), (other, Mood.HEAVY), (bot, Mood.STEADY)):
+            data = checkin_data(delivery_id, mood)
+            await harness.process(tap(harness, ALEX, data, pressed_message(bot, ALEX, message_id)))
+            label = bot.text(f"buttons.mood_{mood.value}")
+            assert showing().endswith(bot.text("checkin.recorded_line", mood=label)), mood
+        # A double tap split over two instances: the second gets Telegram's "not modified",
+        # which counts as done.
+        carried = pressed_message(bot, ALEX, message_id)
+        data = checkin_data(delivery_id, Mood.HEAVY)
+        await bot.process(tap(bot, ALEX, data, carried))
+        await other.process(tap(other, ALEX, data, carried))
+        assert_no_apology(bot, ALEX)

@@ -7,8 +7,10 @@ that Telegram refuses never undoes or skips what the press asked for.
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
@@ -73,36 +75,51 @@ async def answer(update: Update, text: str | None = None) -> None:
         log.debug("press not answered: update_id=%s error=%s", update.update_id, type(exc).__name__)
 
 
-# How many edited messages each bot remembers (a few hundred bytes each): far more than the
-# presses that can be in flight at once, which is all the memory is for.
+# How many edited messages each bot remembers (a few hundred bytes each), and for how long: a
+# double tap's second press arrives within a second or two of the first.
 SHOWN_LIMIT = 4096
+DOUBLE_TAP_SECONDS = 5.0
 
 _Key = tuple[int, int]  # (chat id, message id)
-_Shown = tuple[str | None, InlineKeyboardMarkup | None]  # text (None: not known), buttons
+_Shown = tuple[str | None, InlineKeyboardMarkup | None]  # text (None: any), buttons
+
+
+@dataclass(frozen=True, slots=True)
+class _Edit:
+    before: _Shown | None  # what the press that made it carried (None: not known)
+    after: _Shown
+    at: float  # time.monotonic()
 
 
 class ShownMessages:
-    """What this process last made each recently edited message show.
+    """The edits this process made lately, by message.
 
     Both presses of a quick double tap carry the message as it was before the bot reacted, so
     the second cannot tell from its own message that the first already changed it; an edit
     sent on that would be identical and Telegram refuses it (400 "message is not modified").
     One person's presses are handled one at a time (``PerPersonUpdates``), so when the second
-    is handled the first's edit is already here. A press handled by another replica is not:
-    there Telegram's refusal still counts as done (see ``replace_with``)."""
+    is handled the first's edit is here: a press that carries what the last edit started from,
+    asking for what it made, is that double tap. Anything else is judged by the message the
+    press carries, so an edit another replica made since is never hidden; and a second press
+    that another replica handles gets Telegram's refusal, which counts as done."""
 
-    def __init__(self, limit: int = SHOWN_LIMIT) -> None:
+    def __init__(self, limit: int = SHOWN_LIMIT, window: float = DOUBLE_TAP_SECONDS) -> None:
         self._limit = limit
-        self._shown: OrderedDict[_Key, _Shown] = OrderedDict()
+        self._window = window
+        self._edits: OrderedDict[_Key, _Edit] = OrderedDict()
 
-    def get(self, key: _Key) -> _Shown | None:
-        return self._shown.get(key)
+    def repeats(self, key: _Key, pressed: _Shown | None, wanted: _Shown) -> bool:
+        """Whether a press carrying ``pressed`` that wants ``wanted`` repeats the last edit."""
+        edit = self._edits.get(key)
+        if edit is None or time.monotonic() - edit.at > self._window:
+            return False
+        return edit.before == pressed and _matches(edit.after, wanted)
 
-    def remember(self, key: _Key, shown: _Shown) -> None:
-        self._shown[key] = shown
-        self._shown.move_to_end(key)
-        while len(self._shown) > self._limit:
-            self._shown.popitem(last=False)
+    def remember(self, key: _Key, before: _Shown | None, after: _Shown) -> None:
+        self._edits[key] = _Edit(before, after, time.monotonic())
+        self._edits.move_to_end(key)
+        while len(self._edits) > self._limit:
+            self._edits.popitem(last=False)
 
 
 # One memory per bot object (a test may run two bots side by side as two replicas), dropped
@@ -122,40 +139,25 @@ def _buttons(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None
     return markup if markup is not None and markup.inline_keyboard else None
 
 
-def _pressed(update: Update) -> _Key | None:
+def _matches(shown: _Shown | None, wanted: _Shown) -> bool:
+    """Whether a message showing ``shown`` already shows ``wanted`` (text None: any text)."""
+    if shown is None:
+        return False
+    if wanted[0] is not None and shown[0] != wanted[0]:
+        return False
+    return shown[1] == wanted[1]
+
+
+def _pressed(update: Update) -> tuple[_Key, _Shown | None] | None:
+    """The pressed message's key and what Telegram says it showed when pressed (None: a
+    message too old for Telegram to send along)."""
     query = update.callback_query
     if query is None or query.message is None:
         return None
-    return query.message.chat.id, query.message.message_id
-
-
-def _now_showing(update: Update, key: _Key) -> _Shown | None:
-    """What the pressed message shows now: what this bot last made it show, else what Telegram
-    sent along with the press; None when neither is known (a message too old to be sent)."""
-    query = update.callback_query
-    assert query is not None
-    remembered = shown_messages(query.get_bot()).get(key)
-    if remembered is not None:
-        return remembered
+    key = (query.message.chat.id, query.message.message_id)
     if not isinstance(query.message, Message):
-        return None
-    return query.message.text, _buttons(query.message.reply_markup)
-
-
-def _unchanged(now: _Shown | None, text: str | None, markup: InlineKeyboardMarkup | None) -> bool:
-    """Whether the message already shows this text (None: whatever it has) and these buttons."""
-    if now is None:
-        return False
-    shown_text, shown_markup = now
-    if text is not None and shown_text != text:
-        return False
-    return shown_markup == _buttons(markup)
-
-
-def _remember(update: Update, key: _Key, shown: _Shown) -> None:
-    query = update.callback_query
-    assert query is not None
-    shown_messages(query.get_bot()).remember(key, shown)
+        return key, None
+    return key, (query.message.text, _buttons(query.message.reply_markup))
 
 
 async def replace_with(
@@ -167,15 +169,18 @@ async def replace_with(
 ) -> None:
     """Edit the message whose button was pressed (drops its buttons unless new ones are given).
 
-    The one way buttons edit: an edit that would change what the message shows now (see
-    ``ShownMessages``) is not sent, and Telegram's "message is not modified" (a second tap that
-    another replica handled first) counts as done. A message that can no longer be edited gets
-    the text as a new message (``protect`` as for the original)."""
+    The one way buttons edit: an edit that would change nothing is not sent, whether the
+    pressed message already shows it or this press repeats the edit just made (see
+    ``ShownMessages``); Telegram's "message is not modified" counts as done. A message that can
+    no longer be edited gets the text as a new message (``protect`` as for the original)."""
     query = update.callback_query
-    key = _pressed(update)
-    if query is None or key is None:
+    pressed = _pressed(update)
+    if query is None or pressed is None:
         return
-    if _unchanged(_now_showing(update, key), text, markup):
+    key, before = pressed
+    wanted = (text, _buttons(markup))
+    memory = shown_messages(query.get_bot())
+    if _matches(before, wanted) or memory.repeats(key, before, wanted):
         return
     try:
         await query.edit_message_text(text, reply_markup=markup)
@@ -189,7 +194,7 @@ async def replace_with(
                 key[0], text, reply_markup=markup, protect_content=protect
             )
             return
-    _remember(update, key, (text, _buttons(markup)))
+    memory.remember(key, before, wanted)
 
 
 async def finish_press(
@@ -211,25 +216,24 @@ async def drop_buttons(update: Update) -> bool:
     """Take the buttons off the pressed message and keep its text (a welcome someone agreed to
     stays readable). False when they were already gone: a repeated press, with nothing to add."""
     query = update.callback_query
-    key = _pressed(update)
-    if query is None or key is None:
+    pressed = _pressed(update)
+    if query is None or pressed is None:
         return False
-    # Only this bot's own memory is trusted here: a press whose message shows no buttons is
-    # still worth the edit (Telegram's "not modified" then says they are gone).
-    remembered = shown_messages(query.get_bot()).get(key)
-    if remembered is not None and remembered[1] is None:
+    key, before = pressed
+    wanted: _Shown = (None, None)
+    memory = shown_messages(query.get_bot())
+    if _matches(before, wanted) or memory.repeats(key, before, wanted):
         return False
-    now = remembered or _now_showing(update, key)
     try:
         await query.edit_message_reply_markup(reply_markup=None)
     except BadRequest as exc:
         description = exc.message.lower()
         if NOT_MODIFIED in description:
-            _remember(update, key, (now[0] if now else None, None))
+            memory.remember(key, before, wanted)
             return False
         if not any(reason in description for reason in CANNOT_EDIT):
             raise
         log.debug("buttons left on an old message: update_id=%s", update.update_id)
         return True
-    _remember(update, key, (now[0] if now else None, None))
+    memory.remember(key, before, wanted)
     return True
