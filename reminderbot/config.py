@@ -263,9 +263,8 @@ def _database_url(value: str) -> str:
     """The URL as the drivers need it; ValueError with our own words for what cannot work."""
     try:
         url = make_url(value)
-        url.port  # noqa: B018  (make_url parses the port lazily: "abc" fails only here)
     except (ArgumentError, ValueError) as exc:
-        if "int()" in str(exc):
+        if "int()" in str(exc):  # SQLAlchemy's int() of the port, in Python's words
             raise ValueError("the port after the host must be a number, e.g. db:5432") from None
         raise ValueError("it is not a URL such as postgresql+asyncpg://user@host/db") from None
     if url.get_backend_name() == "sqlite":
@@ -324,21 +323,6 @@ def _read_file(path: Path, named_by: str | None) -> dict[str, Any]:
         raise ConfigError(f"The config file {path} is not valid TOML: {exc}.") from exc
 
 
-def _bound(value: object) -> str:
-    if isinstance(value, timedelta):
-        return _duration(value)
-    return str(value)
-
-
-def _duration(value: timedelta) -> str:
-    if value.days and not value.seconds:
-        return f"{value.days} days" if value.days != 1 else "1 day"
-    hours, rest = divmod(int(value.total_seconds()), 3600)
-    if not rest:
-        return f"{hours} hours" if hours != 1 else "1 hour"
-    return f"{int(value.total_seconds())} seconds"
-
-
 # pydantic's wording ("Input should be a valid time format, invalid character in hour") becomes
 # ours: what to write instead.
 _OUR_WORDS = {
@@ -359,6 +343,13 @@ _OUR_WORDS = {
 }
 
 
+# What a setting with a pattern takes, by setting.
+_PATTERN_WORDS = {
+    "log_format": 'use "text" or "json"',
+    "default_language": "use a language code such as en: a folder of messages/",
+}
+
+
 def _our_words(error: ErrorDetails) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
@@ -371,8 +362,9 @@ def _our_words(error: ErrorDetails) -> str:
             "less_than": "less than",
             "less_than_equal": "at most",
         }[kind]
+        # pydantic gives the bound as text, durations included ("30 days").
         bound = next(iter(ctx.values()), "")
-        return f"it must be {words} {_bound(bound)}"
+        return f"it must be {words} {bound}"
     if kind == "string_too_short":
         return "it must not be empty"
     if kind == "string_too_long":
@@ -380,7 +372,7 @@ def _our_words(error: ErrorDetails) -> str:
     if kind == "too_long":
         return f"give at most {ctx.get('max_length')}"
     if kind == "string_pattern_mismatch":
-        return "it is not one of the values this setting takes"
+        return _PATTERN_WORDS.get(str(error["loc"][0]) if error["loc"] else "", "not allowed")
     return str(error["msg"]).removeprefix("Value error, ")
 
 
