@@ -9,6 +9,7 @@ import json
 
 from sqlalchemy import inspect, select, text
 
+from reminderbot.services.retention import RetentionPolicy
 from reminderbot.storage.models import Base, ConsentState
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.welcome import welcome_text
@@ -126,7 +127,9 @@ async def test_mydata_sends_everything_stored_as_a_json_file(harness: BotHarness
     await harness.command(ALEX, "/times", "08:30 20:00")
     await harness.command(ALEX, "/mydata")
     call = harness.double.calls_to("sendDocument", chat_id=ALEX)[-1]
-    assert call.params["caption"] == harness.text("mydata.caption")
+    words = RetentionPolicy.of(harness.state.settings).words()
+    kept = harness.text("retention.mydata", **words)
+    assert call.params["caption"] == harness.text("mydata.caption", kept=kept)
     assert call.params.get("protect_content") in (None, False)
     (content,) = call.files.values()
     data = json.loads(content)
