@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import fields
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -34,13 +35,9 @@ SAM = 8302  # stays
 KIM = 8303  # leaves an invite unused
 REPO = Path(__file__).resolve().parents[1]
 
-# The settings whose periods the words must say (retention_time says when, not how long).
-PERIODS = (
-    "checkin_keep_days",
-    "checkin_keep_max_days",
-    "erase_inactive_after_days",
-    "delivery_detail_days",
-)
+# The settings whose periods the words must say: every field of the policy, each a setting of
+# the same name (retention_time says when the purge runs, not how long anything is kept).
+PERIODS = tuple(f.name for f in fields(RetentionPolicy))
 
 
 async def reminder_at(harness: BotHarness, clock: FakeClock, user_id: int, day: datetime) -> int:
@@ -222,6 +219,12 @@ async def test_each_person_chooses_how_long_check_ins_are_kept(
     assert person is not None and person.keep_checkins_days == 30
     assert harness.answers()[-1] == harness.text("answers.stale_button")
 
+    # /mydata says their own choice.
+    await harness.command(ALEX, "/mydata")
+    caption = str(harness.double.calls_to("sendDocument", chat_id=ALEX)[-1].params["caption"])
+    assert harness.text("retention.mydata", **policy.words(30)) in caption
+    assert policy.words(30)["keep_days"] == 30
+
     # 40 days on, ALEX's 40-day-old check-in is gone; SAM's (the default, 90 days) is kept.
     start = utc(2026, 3, 2)
     for user in (ALEX, SAM):
@@ -285,6 +288,7 @@ def said(settings: Settings) -> str:
 
 
 def test_every_retention_setting_is_said_and_changing_it_changes_the_words() -> None:
+    assert set(PERIODS) <= set(Settings.model_fields)
     base = said(harness_support.test_settings())
     for n, name in enumerate(PERIODS):
         value = 700 + n  # no other number in the words

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 # Held a while after the purge, so another instance whose daily job fires a little later (its
 # clock a few seconds apart) finds the lock taken instead of purging again for nothing.
-HOLD_SECONDS = 120.0
+HOLD_SECONDS = 30.0
 
 
 async def run_retention(bot: Bot, state: AppState, hold_seconds: float = 0.0) -> Purged | None:
