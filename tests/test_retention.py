@@ -25,7 +25,7 @@ from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import AppState
 from reminderbot.telegram.retention import run_retention
 from reminderbot.telegram.welcome import welcome_text
-from tests.support import databases
+from tests.support import databases, factories
 from tests.support import harness as harness_support
 from tests.support.harness import BotHarness, FakeClock, catalog
 from tests.test_couples import invite, pair, utc
@@ -333,3 +333,28 @@ def test_choices_stay_within_the_practice_maximum() -> None:
     assert policy.checkin_days(None) == 60
     assert policy.checkin_days(365) == 120  # a choice above a lowered maximum is capped
     assert retention.KEEP_PRESETS  # the presets /settings offers
+
+
+async def test_a_reminder_whose_line_was_forgotten_keeps_its_words_when_tapped(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    await harness.join(ALEX)
+    delivery_id = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2))
+    (reminder,) = harness.double.calls_to("sendMessage", chat_id=ALEX)[-1:]
+    words = str(reminder.params["text"])
+    clock.advance(days=20)  # past delivery_detail_days: the row no longer says which line
+    await run_retention(harness.bot, harness.state)
+    assert (await harness.deliveries(ALEX))[0].content_id is None
+
+    message_id = harness.double.message_id_of(reminder)
+    shown = words
+    for mood in (Mood.STEADY, Mood.HEAVY):  # a second tap changes the answer
+        data = checkin_data(delivery_id, mood)
+        await harness.process(
+            factories.callback_update(
+                harness.bot, ALEX, data, message_id=message_id, message_text=shown
+            )
+        )
+        label = harness.text(f"buttons.mood_{mood.value}")
+        shown = str(harness.double.calls_to("editMessageText")[-1].params["text"])
+        assert shown == words + "\n\n" + harness.text("checkin.recorded_line", mood=label)
