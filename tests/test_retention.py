@@ -22,11 +22,13 @@ from reminderbot.services.retention import COUNTS_DAYS, RetentionPolicy, lines_o
 from reminderbot.storage.db import SessionFactory, create_session_factory
 from reminderbot.storage.models import Audience, CheckIn, Invite, Mood, Person
 from reminderbot.telegram import callbacks
+from reminderbot.telegram.app import _post_init, release_leadership
 from reminderbot.telegram.context import AppState
 from reminderbot.telegram.retention import run_retention
 from reminderbot.telegram.welcome import welcome_text
 from tests.support import databases, factories
 from tests.support import harness as harness_support
+from tests.support.botdouble import BotDouble
 from tests.support.harness import BotHarness, FakeClock, catalog
 from tests.test_couples import invite, pair, utc
 
@@ -358,3 +360,24 @@ async def test_a_reminder_whose_line_was_forgotten_keeps_its_words_when_tapped(
         label = harness.text(f"buttons.mood_{mood.value}")
         shown = str(harness.double.calls_to("editMessageText")[-1].params["text"])
         assert shown == words + "\n\n" + harness.text("checkin.recorded_line", mood=label)
+
+
+async def test_the_daily_job_is_scheduled_at_the_configured_time(sessions: SessionFactory) -> None:
+    state = AppState(
+        settings=harness_support.test_settings(retention_time="04:15"),
+        catalog=catalog(),
+        sessions=sessions,
+        clock=FakeClock(),
+        run_dispatcher=True,
+    )
+    bot = BotHarness(state, BotDouble())
+    await bot.application.initialize()
+    try:
+        await _post_init(bot.application)
+        assert bot.application.job_queue is not None
+        (job,) = bot.application.job_queue.get_jobs_by_name("retention")
+        trigger = job.job.trigger
+        assert "hour='4'" in str(trigger) and "minute='15'" in str(trigger)
+    finally:
+        await release_leadership(bot.application)
+        await bot.application.shutdown()
