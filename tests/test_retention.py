@@ -108,7 +108,7 @@ async def test_a_purge_after_simulated_months(harness: BotHarness, clock: FakeCl
     assert await harness.person(ALEX) is None
     async with harness.state.sessions.begin() as session:
         people = (await session.execute(select(Person))).scalars().all()
-    assert {p.telegram_user_id for p in people} == {SAM, KIM}
+    assert len(people) == 2 and await harness.person(KIM) is not None
     assert all(p.audience is Audience.ANYONE for p in people)
     # SAM heard exactly what /delete would have told them, and is no longer paired.
     assert harness.all_texts(SAM)[seen_by_sam:] == [harness.text("pairing.partner_unpaired")]
