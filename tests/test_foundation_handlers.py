@@ -91,7 +91,8 @@ async def test_stop_asks_first_then_stops_everything_and_keeps_data(
 ) -> None:
     await harness.join(ALEX)
     await harness.command(ALEX, "/stop")
-    assert harness.last_text(ALEX) == harness.text("stop.confirm")
+    words = RetentionPolicy.of(harness.state.settings).words()
+    assert harness.last_text(ALEX) == harness.text("stop.confirm", **words)
     await harness.press(ALEX, callbacks.stop_data(True))
     person = await harness.person(ALEX)
     assert person is not None and person.consent is ConsentState.STOPPED

@@ -27,7 +27,9 @@ async def _ask_first(update: Update, context: BotContext, topic: str, menu: Menu
     """A question with a yes and a no button; topic names the words in messages/."""
     state = context.state
     lang = state.language_for(update.effective_user)
-    await reply(update, context, state.text(f"{topic}.confirm", lang), markup=menu(state, lang))
+    words = RetentionPolicy.of(state.settings).words()  # /stop says when its data goes
+    text = state.text(f"{topic}.confirm", lang, **words)
+    await reply(update, context, text, markup=menu(state, lang))
 
 
 async def stop(update: Update, context: BotContext) -> None:
