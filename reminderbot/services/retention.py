@@ -294,21 +294,38 @@ async def _reduce_deliveries(
 
 async def _scrub_answers(sessions: Sessions, catalog: Catalog, purged: Purged) -> None:
     """The safety net behind forget_answer: lines written only for an answer the person no
-    longer gives."""
-    for audience in (Audience.HURT_PARTNER, Audience.INVOLVED_PARTNER):
-        ids = lines_only_for(catalog, audience)
-        if not ids:
-            continue
-        naming = (
-            select(Delivery.id)
-            .join(Person, Person.id == Delivery.person_id)
-            .where(Delivery.content_id.in_(ids), Person.audience != audience)
-        )
-        purged.answers_scrubbed += await _batches(
-            sessions,
-            naming,
-            lambda found: update(Delivery).where(Delivery.id.in_(found)).values(content_id=None),
-        )
+    longer gives. The answer is compared here, not in SQL, so it may be stored encrypted."""
+    only_for = {
+        line: audience
+        for audience in (Audience.HURT_PARTNER, Audience.INVOLVED_PARTNER)
+        for line in lines_only_for(catalog, audience)
+    }
+    if not only_for:
+        return
+    last = 0
+    for _ in range(MAX_BATCHES):
+        async with sessions.begin() as session:
+            query = (
+                select(Delivery.id, Delivery.content_id, Person.audience)
+                .join(Person, Person.id == Delivery.person_id)
+                .where(Delivery.content_id.in_(only_for), Delivery.id > last)
+                .order_by(Delivery.id)
+                .limit(BATCH)
+            )
+            found = (await session.execute(query)).all()
+            if not found:
+                return
+            withdrawn = [row.id for row in found if only_for[str(row.content_id)] != row.audience]
+            if withdrawn:
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(withdrawn))
+                    .values(content_id=None)
+                    .execution_options(synchronize_session=False)
+                )
+        purged.answers_scrubbed += len(withdrawn)
+        last = found[-1].id
+        await asyncio.sleep(0)
 
 
 async def _purge_invites(sessions: Sessions, now: datetime, purged: Purged) -> None:
