@@ -144,6 +144,27 @@ class Settings(BaseSettings):
     # Pairing: how long a /pair invite link works (single use either way)
     invite_ttl: timedelta = Field(default=timedelta(hours=48), gt=timedelta(0), le=MAX_INVITE_TTL)
 
+    # Retention (services/retention.py, run once a day at retention_time UTC). The welcome,
+    # /mydata and the README say these periods; tests/test_retention.py ties them to the words.
+    # How long check-ins and their notes are kept unless a person chooses otherwise in
+    # /settings, and the longest anyone may choose.
+    checkin_keep_days: int = Field(default=90, ge=1, le=3650)
+    checkin_keep_max_days: int = Field(default=365, ge=1, le=3650)
+    # Stopped, or unreachable (blocked the bot), this many days: erased as /delete erases.
+    erase_inactive_after_days: int = Field(default=180, ge=1, le=3650)
+    # Which line each reminder was: kept this long, then only when and whether it went out.
+    delivery_detail_days: int = Field(default=14, ge=1, le=3650)
+    retention_time: time = time(3, 30)
+
+    @model_validator(mode="after")
+    def _keep_within_max(self) -> Settings:
+        if self.checkin_keep_days > self.checkin_keep_max_days:
+            raise ValueError(
+                "checkin_keep_days must not be longer than checkin_keep_max_days, the longest a "
+                "person may choose"
+            )
+        return self
+
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -36,6 +36,7 @@ from reminderbot.sandbox.server import DueNowHook, RunningServer, start_server
 from reminderbot.sandbox.state import CallRecord, SandboxState, StoredMessage
 from reminderbot.sandbox.views import invite_payloads
 from reminderbot.services.consent import STORED_LINES
+from reminderbot.services.retention import RetentionPolicy
 from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage import repositories
 from reminderbot.storage.db import create_engine, create_session_factory
@@ -70,8 +71,9 @@ class Words:
         return self(key, **params, **{placeholder: "\0"}).split("\0")[0]
 
     def welcome(self) -> str:
-        stored = "\n".join(self(f"onboarding.stored.{line}") for line in STORED_LINES)
-        return self("onboarding.welcome", stored=stored)
+        kept = RetentionPolicy.of(_settings()).words()  # the periods the running bot reads
+        stored = "\n".join(self(f"onboarding.stored.{line}", **kept) for line in STORED_LINES)
+        return self("onboarding.welcome", stored=stored, kept=self("retention.welcome", **kept))
 
     def timezone_question(self) -> str:
         settings = _settings()

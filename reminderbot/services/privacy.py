@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reminderbot.services import pairing
 from reminderbot.storage import repositories
-from reminderbot.storage.models import Base, CheckIn, Invite, PartnerNotice
+from reminderbot.storage.models import Base, CheckIn, Invite, PartnerNotice, Person
 
 EXPORT_FORMAT = 1
 
@@ -102,6 +102,11 @@ async def erase_person(session: AsyncSession, telegram_user_id: int) -> int | No
     person = await repositories.person_by_telegram_id(session, telegram_user_id)
     if person is None:
         return None
+    return await erase(session, person)
+
+
+async def erase(session: AsyncSession, person: Person) -> int:
+    """Delete a person already read and, by cascade, every row about them; returns their id."""
     person_id = person.id
     # Unpair first (a no-op if the caller already did): the partner's row must not keep
     # pointing at a couple of one. Their own data is untouched.

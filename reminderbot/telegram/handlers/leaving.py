@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Update, User
 
 from reminderbot.services import leaving, privacy
+from reminderbot.services.retention import RetentionPolicy
 from reminderbot.storage.worker import off_the_loop
 from reminderbot.telegram import callbacks, menus
 from reminderbot.telegram.context import AppState, BotContext
@@ -26,7 +27,9 @@ async def _ask_first(update: Update, context: BotContext, topic: str, menu: Menu
     """A question with a yes and a no button; topic names the words in messages/."""
     state = context.state
     lang = state.language_for(update.effective_user)
-    await reply(update, context, state.text(f"{topic}.confirm", lang), markup=menu(state, lang))
+    words = RetentionPolicy.of(state.settings).words()  # /stop says when its data goes
+    text = state.text(f"{topic}.confirm", lang, **words)
+    await reply(update, context, text, markup=menu(state, lang))
 
 
 async def stop(update: Update, context: BotContext) -> None:
@@ -76,22 +79,27 @@ async def mydata(update: Update, context: BotContext) -> None:
         await reply(update, context, state.text("errors.too_soon", lang))
         return
 
-    async def export(session: AsyncSession) -> bytes | None:
+    async def export(session: AsyncSession) -> tuple[bytes, int | None] | None:
         found = await privacy.export_person(session, user.id, now)
-        return None if found is None else _encode(found)
+        return None if found is None else (_encode(found), found["person"]["keep_checkins_days"])
 
     # Years of history are thousands of rows: read and encoded off the event loop.
-    document = await off_the_loop(state.sessions, export)
-    if document is None:
+    exported = await off_the_loop(state.sessions, export)
+    if exported is None:
         await reply(update, context, state.text("mydata.nothing", lang))
         return
+    document, keep_choice = exported
     pause.done("mydata", user.id, now)
+    # How long each thing is kept, from the settings and their own choice.
+    words = RetentionPolicy.of(state.settings).words(keep_choice)
     # Not protected: taking one's own data out is the point of this command.
     await context.bot.send_document(
         chat.id,
         document,
         filename=MYDATA_FILENAME,
-        caption=state.text("mydata.caption", lang),
+        caption=state.text(
+            "mydata.caption", lang, kept=state.text("retention.mydata", lang, **words)
+        ),
         protect_content=False,
     )
 
