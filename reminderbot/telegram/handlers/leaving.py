@@ -17,7 +17,7 @@ from reminderbot.telegram.cooldown import cooldown
 from reminderbot.telegram.notices import send_notices
 from reminderbot.telegram.replies import finish_press, reply
 
-MYDATA_FILENAME = "reminderbot-my-data.json"
+MYDATA_FILENAME = "reminderbot-my-data"  # .txt to read, .json for programs
 
 Menu = Callable[[AppState, str], InlineKeyboardMarkup]
 
@@ -76,22 +76,34 @@ async def mydata(update: Update, context: BotContext) -> None:
         await reply(update, context, state.text("errors.too_soon", lang))
         return
 
-    async def export(session: AsyncSession) -> bytes | None:
-        found = await privacy.export_person(session, user.id, now)
-        return None if found is None else _encode(found)
+    async def export(session: AsyncSession) -> tuple[bytes, bytes] | None:
+        held = await privacy.held_about(session, user.id, now)
+        if held is None:
+            return None
+        text = privacy.readable(held, now, state.catalog, lang)
+        return text.encode("utf-8"), _encode(privacy.as_json(held, now))
 
-    # Years of history are thousands of rows: read and encoded off the event loop.
-    document = await off_the_loop(state.sessions, export)
-    if document is None:
+    # Years of history are thousands of rows: read and written out off the event loop.
+    documents = await off_the_loop(state.sessions, export)
+    if documents is None:
         await reply(update, context, state.text("mydata.nothing", lang))
         return
     pause.done("mydata", user.id, now)
-    # Not protected: taking one's own data out is the point of this command.
+    text, data = documents
+    # A file to read, then the same as JSON for programs. Not protected: taking one's own data
+    # out is the point of this command.
     await context.bot.send_document(
         chat.id,
-        document,
-        filename=MYDATA_FILENAME,
+        text,
+        filename=MYDATA_FILENAME + ".txt",
         caption=state.text("mydata.caption", lang),
+        protect_content=False,
+    )
+    await context.bot.send_document(
+        chat.id,
+        data,
+        filename=MYDATA_FILENAME + ".json",
+        caption=state.text("mydata.caption_json", lang),
         protect_content=False,
     )
 
