@@ -7,9 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from reminderbot.delivery.batch import Reason
 from reminderbot.sandbox.due_now import make_next_due
 from reminderbot.services.pausing import PauseLength
-from reminderbot.storage.models import Schedule
+from reminderbot.storage.models import DeliveryStatus, Schedule
 from reminderbot.telegram import callbacks
 from tests.support.harness import BotHarness, FakeClock
 
@@ -63,16 +64,17 @@ async def resumed(h: BotHarness) -> None:
     await h.command(ALEX, "/resume")
 
 
-# What each state makes the status line say instead of "it arrives", if anything.
-CASES: dict[str, tuple[Setup, str | None]] = {
-    "an ordinary day": (nothing, None),
-    "paused for a week": (paused, "paused until"),
-    "paused until resumed": (paused_until_resumed, "paused until they resume"),
-    "paused, then resumed": (resumed, None),
-    "every kind turned off": (every_kind_off, "every kind"),
-    "stopped": (stopped, "stopped"),
-    "in quiet hours": (in_quiet_hours, "quiet hours"),
-    "no days chosen": (no_days, "no days"),
+# What each state makes the status line say instead of "it arrives", if anything, and the
+# reason the dispatcher then records for the skip (None: nothing was scheduled to make due).
+CASES: dict[str, tuple[Setup, str | None, Reason | None]] = {
+    "an ordinary day": (nothing, None, None),
+    "paused for a week": (paused, "paused until", Reason.PAUSED),
+    "paused until resumed": (paused_until_resumed, "paused until they resume", Reason.PAUSED),
+    "paused, then resumed": (resumed, None, None),
+    "every kind turned off": (every_kind_off, "every kind", Reason.NO_CONTENT),
+    "stopped": (stopped, "stopped", None),
+    "in quiet hours": (in_quiet_hours, "quiet hours", Reason.QUIET_HOURS),
+    "no days chosen": (no_days, "no days", None),
 }
 
 
@@ -90,22 +92,26 @@ async def _due_times(h: BotHarness) -> list[object]:
 async def test_it_says_a_reminder_arrives_only_when_one_does(
     harness: BotHarness, clock: FakeClock, name: str
 ) -> None:
-    setup, why = CASES[name]
+    setup, why, skipped = CASES[name]
     await harness.join(ALEX)
     await setup(harness)
     before = await _due_times(harness)
     async with harness.state.sessions.begin() as session:
         said = await make_next_due(session, ALEX, clock())
     await harness.tick()
-    arrived = [d for d in await harness.deliveries(ALEX) if d.telegram_message_id is not None]
+    deliveries = await harness.deliveries(ALEX)
+    arrived = [d for d in deliveries if d.telegram_message_id is not None]
 
     assert ("arrives" in said) == bool(arrived), said
     assert bool(arrived) == (why is None), said
     if why is not None:
         assert why in said, said
-        assert "Nothing" in said, said
-        # Nothing was moved: the real next reminder keeps its time.
-        assert await _due_times(harness) == before
+        assert "nothing will arrive" in said.lower(), said
+    if skipped is not None:
+        # Made due all the same: the dispatcher judged it and recorded why it was not sent.
+        assert [(d.status, d.reason) for d in deliveries] == [(DeliveryStatus.SKIPPED, skipped)]
+    elif why is not None:
+        assert deliveries == [] and await _due_times(harness) == before  # nothing to make due
 
 
 async def test_someone_who_never_said_yes(harness: BotHarness, clock: FakeClock) -> None:

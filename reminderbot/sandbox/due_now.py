@@ -1,8 +1,8 @@
 """The sandbox's "make my next reminder due now": a demo should not wait for 08:30.
 
 It says a reminder arrives only when the dispatcher would send one now, judged by the
-dispatcher's own rules (``delivery/policy.py``) on the stored row; otherwise it changes nothing
-and says why nothing would arrive.
+dispatcher's own rules (``delivery/policy.py``) on the stored row; otherwise it says why nothing
+will arrive (and the dispatcher records the skip).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from reminderbot.storage.models import ConsentState, Person, Schedule, utcnow
 # Anything made due now is fresh: staleness never applies.
 _POLICY = Policy(stale_after=timedelta(hours=1))
 ARRIVES = "The next reminder is due now; it arrives within a second or two."
+NOTHING = "Nothing changed, and nothing will arrive: "
 
 
 def _local(person: Person, at: datetime) -> str:
@@ -52,32 +53,33 @@ def _why_nothing(person: Person, schedule: Schedule, now: datetime) -> str | Non
 
 
 async def make_next_due(session: AsyncSession, user_id: int, now: datetime) -> str:
-    """Make this person's next reminder due at ``now`` if one would then arrive; the page's
-    status line shows what is returned."""
+    """Make this person's next reminder due at ``now`` and say whether it will arrive; the
+    page's status line shows what is returned."""
     person = await repositories.person_by_telegram_id(session, user_id)
     if person is None:
         return "This person has not said yes yet."
     if person.consent is not ConsentState.GIVEN:
-        return "Nothing changed: this person has stopped all messages (/start begins again)."
+        return NOTHING + "this person has stopped all messages (/start begins again)."
     if not person.reachable:
-        return "Nothing changed: Telegram said this chat cannot be reached (blocked bot)."
+        return NOTHING + "Telegram said this chat cannot be reached (blocked bot)."
     query = select(Schedule).where(Schedule.person_id == person.id)
     rows = list((await session.execute(query)).scalars())
     if not rows:
-        return "Nothing changed: this person has no reminder times (/times)."
+        return (
+            "Nothing changed, and nothing will arrive: this person has no reminder times (/times)."
+        )
     upcoming = sorted((s for s in rows if s.next_due_at is not None), key=_due)
     if not upcoming:
         if person.weekdays == 0:
-            return "Nothing changed: no days are chosen in /settings, so nothing is scheduled."
-        return "Nothing changed: no reminder is scheduled."
+            return NOTHING + "no days are chosen in /settings, so nothing is scheduled."
+        return NOTHING + "no reminder is scheduled."
     schedule = upcoming[0]
-    was = schedule.next_due_at
-    # Judged as the claim will judge it: with this occurrence due now.
+    # Due now even when nothing will arrive: the dispatcher then records the skip, as it would
+    # at the real time (a demo of a pause being honoured), and schedules the next one.
     schedule.next_due_at = now
     why = _why_nothing(person, schedule, now)
     if why is not None:
-        schedule.next_due_at = was
-        return f"Nothing changed, and nothing would arrive now: {why}."
+        return f"The next reminder is due now, but nothing will arrive: {why}."
     return ARRIVES
 
 
