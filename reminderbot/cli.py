@@ -148,8 +148,15 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
 def cmd_messages_check(args: argparse.Namespace) -> int:
     from reminderbot.content.check import check_messages
     from reminderbot.content.usage import scan_code
+    from reminderbot.resources import unserved_edits_note
 
-    messages_dir = Path(args.dir) if args.dir else _load(args).messages_dir
+    if args.dir:
+        messages_dir, note = Path(args.dir), None
+    else:
+        # The words `run` would serve from here, by the same settings.
+        settings = _load(args)
+        messages_dir = settings.messages_dir.absolute()
+        note = unserved_edits_note(messages_dir, Path.cwd(), chosen=_words_chosen(settings))
     article = Path(args.article) if args.article else messages_dir / "article.txt"
     code = scan_code()
     problems = check_messages(messages_dir, article if article.exists() else None, code=code)
@@ -157,6 +164,8 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
         print(f"warning: {article} not found; sources were not checked", file=sys.stderr)
     for problem in problems:
         print(problem)
+    if note is not None:
+        print(note, file=sys.stderr)
     if problems:
         print(f"{len(problems)} problem(s) in {messages_dir}", file=sys.stderr)
         return 1
@@ -167,11 +176,17 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _words_chosen(settings: Settings) -> bool:
+    """Whether the operator named the words (config file or environment)."""
+    return "messages_dir" in settings.model_fields_set
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from telegram.error import InvalidToken, NetworkError
 
     from reminderbot.content.usage import scan_code
     from reminderbot.logs import configure
+    from reminderbot.resources import unserved_edits_note
     from reminderbot.storage.db import create_engine, create_session_factory
     from reminderbot.telegram.app import build_application, oversized_messages
     from reminderbot.telegram.context import AppState
@@ -201,6 +216,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info("config file: %s", settings.config_path)
     log.info("words: %s (languages %s)", settings.messages_dir, ", ".join(catalog.languages))
     _log_database(settings.database_url, *database)
+    note = unserved_edits_note(settings.messages_dir, Path.cwd(), chosen=_words_chosen(settings))
+    if note is not None:
+        log.warning("%s", note)
     if not settings.support_contacts:
         log.warning("no support_contacts are configured: /help and /support list none")
     revision = asyncio.run(_upgrade(settings.database_url))

@@ -552,7 +552,7 @@ async def test_mydata_contains_the_note_and_delete_removes_it(
         await harness.say(user_id, note)
 
     await harness.command(ALEX, "/mydata")
-    (document,) = harness.double.calls_to("sendDocument", chat_id=ALEX)
+    _, document = harness.double.calls_to("sendDocument", chat_id=ALEX)  # to read, JSON
     (content,) = document.files.values()
     export = json.loads(content)
     assert [(c["mood"], c["note"]) for c in export["checkins"]] == [("heavy", "only mine")]

@@ -41,6 +41,7 @@ from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage import repositories
 from reminderbot.storage.db import create_engine, create_session_factory
 from reminderbot.storage.models import Delivery, DeliveryStatus, utcnow
+from reminderbot.telegram import callbacks
 
 pytestmark = pytest.mark.e2e
 
@@ -336,7 +337,11 @@ async def test_onboarding(sandbox: Sandbox, words: Words) -> None:
     await eventually(lambda: buttons(welcome) == {})
     assert text_of(welcome) == words.welcome()
     question = await eventually(lambda: with_text(state, A, words.timezone_question()))
-    assert set(_settings().timezone_choices) <= set(buttons(question))
+    # Places on the buttons ("New York"), the IANA names in their data.
+    offered = buttons(question)
+    for zone in _settings().timezone_choices:
+        place = zone.rsplit("/", 1)[-1].replace("_", " ")
+        assert offered[place] == callbacks.settings_data("tz", zone), offered
     assert state.bot_messages(B) == []
     assert state.violations == []
 

@@ -16,6 +16,7 @@ from reminderbot.services.preferences import (
     TIME_PRESETS,
 )
 from reminderbot.services.retention import RetentionPolicy
+from reminderbot.services.timekeeping import place_name
 from reminderbot.storage.models import Audience, Person, SharingLevel
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import AppState
@@ -135,15 +136,16 @@ def support_button(state: AppState, lang: str) -> InlineKeyboardButton:
 
 # --------------------------------------------------------------------------- settings
 def timezone_buttons(state: AppState) -> Buttons:
+    """The configured timezones as places ("New York"); the data keeps the IANA name."""
     zones = state.settings.timezone_choices
     return [
-        [(z, callbacks.settings_data("tz", z)) for z in zones[i : i + 2]]
+        [(place_name(z), callbacks.settings_data("tz", z)) for z in zones[i : i + 2]]
         for i in range(0, len(zones), 2)
     ]
 
 
 def timezone_suggestions(suggestions: list[str]) -> InlineKeyboardMarkup:
-    return keyboard([[(s, callbacks.settings_data("tz", s))] for s in suggestions])
+    return keyboard([[(place_name(s), callbacks.settings_data("tz", s))] for s in suggestions])
 
 
 def move_menu(

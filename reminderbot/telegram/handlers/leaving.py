@@ -18,7 +18,7 @@ from reminderbot.telegram.cooldown import cooldown
 from reminderbot.telegram.notices import send_notices
 from reminderbot.telegram.replies import finish_press, reply
 
-MYDATA_FILENAME = "reminderbot-my-data.json"
+MYDATA_FILENAME = "reminderbot-my-data"  # .txt to read, .json for programs
 
 Menu = Callable[[AppState, str], InlineKeyboardMarkup]
 
@@ -79,27 +79,39 @@ async def mydata(update: Update, context: BotContext) -> None:
         await reply(update, context, state.text("errors.too_soon", lang))
         return
 
-    async def export(session: AsyncSession) -> tuple[bytes, int | None] | None:
-        found = await privacy.export_person(session, user.id, now)
-        return None if found is None else (_encode(found), found["person"]["keep_checkins_days"])
+    async def export(session: AsyncSession) -> tuple[bytes, bytes, int | None] | None:
+        held = await privacy.held_about(session, user.id, now)
+        if held is None:
+            return None
+        text = privacy.readable(held, now, state.catalog, lang)
+        found = privacy.as_json(held, now)
+        return text.encode("utf-8"), _encode(found), found["person"]["keep_checkins_days"]
 
-    # Years of history are thousands of rows: read and encoded off the event loop.
-    exported = await off_the_loop(state.sessions, export)
-    if exported is None:
+    # Years of history are thousands of rows: read and written out off the event loop.
+    documents = await off_the_loop(state.sessions, export)
+    if documents is None:
         await reply(update, context, state.text("mydata.nothing", lang))
         return
-    document, keep_choice = exported
     pause.done("mydata", user.id, now)
+    text, data, keep_choice = documents
     # How long each thing is kept, from the settings and their own choice.
     words = RetentionPolicy.of(state.settings).words(keep_choice)
-    # Not protected: taking one's own data out is the point of this command.
+    # A file to read, then the same as JSON for programs. Not protected: taking one's own data
+    # out is the point of this command.
     await context.bot.send_document(
         chat.id,
-        document,
-        filename=MYDATA_FILENAME,
+        text,
+        filename=MYDATA_FILENAME + ".txt",
         caption=state.text(
             "mydata.caption", lang, kept=state.text("retention.mydata", lang, **words)
         ),
+        protect_content=False,
+    )
+    await context.bot.send_document(
+        chat.id,
+        data,
+        filename=MYDATA_FILENAME + ".json",
+        caption=state.text("mydata.caption_json", lang),
         protect_content=False,
     )
 
