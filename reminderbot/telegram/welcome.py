@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from reminderbot.services import consent
 from reminderbot.services.consent import STORED_LINES
+from reminderbot.storage.models import Person
 from reminderbot.telegram.context import AppState
 
 
 def welcome_text(state: AppState, lang: str) -> str:
     stored = "\n".join(state.text(f"onboarding.stored.{line}", lang) for line in STORED_LINES)
     return state.text("onboarding.welcome", lang, stored=stored)
+
+
+def not_now_text(state: AppState, lang: str, person: Person | None) -> str:
+    """ "Not now" says what is true at that moment: nothing held, data kept from before, or
+    reminders still on (an old welcome's button)."""
+    if person is None:
+        key = "onboarding.not_now"
+    elif consent.is_active(person):
+        key = "onboarding.not_now_active"
+    else:
+        key = "onboarding.not_now_stopped"
+    return state.text(key, lang)

@@ -18,6 +18,7 @@ from reminderbot.telegram.acting import acting_person
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.notices import send_notices
 from reminderbot.telegram.replies import answer, drop_buttons, finish_press, replace_with, reply
+from reminderbot.telegram.welcome import not_now_text
 
 
 # --------------------------------------------------------------------------- /pair
@@ -61,8 +62,10 @@ async def invite_answer(update: Update, context: BotContext) -> None:
         async with state.sessions.begin() as session:
             person = await repositories.person_by_telegram_id(session, user.id)
         lang = state.language_for(user, person)
-        key = "pairing.declined" if consent.is_active(person) else "onboarding.not_now"
-        await finish_press(update, state.text(key, lang))
+        if consent.is_active(person):
+            await finish_press(update, state.text("pairing.declined", lang))
+        else:
+            await finish_press(update, not_now_text(state, lang, person))
         return
 
     invite_id, given = int(match.group(1)), match.group(2)

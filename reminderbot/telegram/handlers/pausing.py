@@ -15,12 +15,12 @@ from reminderbot.services import leaving, pairing, pausing
 from reminderbot.services.pairing import SharedOutcome
 from reminderbot.services.pausing import PauseLength
 from reminderbot.services.sharing import Notice
-from reminderbot.services.timekeeping import zone
 from reminderbot.telegram import callbacks, menus
 from reminderbot.telegram.acting import Acting, acting_person
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.notices import send_notices
 from reminderbot.telegram.replies import answer, finish_press, keyboard, reply
+from reminderbot.telegram.statements import local_until
 
 
 async def pause_command(update: Update, context: BotContext) -> None:
@@ -42,11 +42,12 @@ async def pause_command(update: Update, context: BotContext) -> None:
     await answer(update)  # after the menu is out: a press too late to answer still counts
 
 
-def _until_text(state: AppState, lang: str, until: datetime | None, tz_name: str) -> str:
+def _until_text(
+    state: AppState, lang: str, until: datetime | None, tz_name: str, now: datetime
+) -> str:
     if until is None:
         return state.text("pause.done_open", lang)
-    local = until.astimezone(zone(tz_name))
-    return state.text("pause.done_until", lang, until=local.strftime("%a %d %b, %H:%M"))
+    return state.text("pause.done_until", lang, until=local_until(state, lang, until, tz_name, now))
 
 
 async def pause_choice(update: Update, context: BotContext) -> None:
@@ -84,7 +85,7 @@ async def pause_choice(update: Update, context: BotContext) -> None:
     elif shared:
         await _shared_paused(update, context, lang, person.timezone, change)
     else:
-        text = _until_text(state, lang, paused.until, person.timezone)
+        text = _until_text(state, lang, paused.until, person.timezone, state.now())
         await finish_press(update, text, note=state.text("answers.paused", lang))
 
 
@@ -101,10 +102,8 @@ async def _shared_paused(
     if change.until is None:
         text = state.text("pairing.shared_rest_open", lang)
     else:
-        local = change.until.astimezone(zone(tz_name))
-        text = state.text(
-            "pairing.shared_rest_until", lang, until=local.strftime("%a %d %b, %H:%M")
-        )
+        until = local_until(state, lang, change.until, tz_name, state.now())
+        text = state.text("pairing.shared_rest_until", lang, until=until)
     await finish_press(update, text, note=state.text("pairing.answers.shared_paused", lang))
 
 
