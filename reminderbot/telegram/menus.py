@@ -57,14 +57,17 @@ def _confirm_menu(
 
 # --------------------------------------------------------------------------- pairing
 def invite_menu(state: AppState, lang: str, yes: str, *, active: bool) -> InlineKeyboardMarkup:
-    """Under an invitation: connect (and, for someone new, begin) or not now."""
-    yes_key = "pairing.buttons.connect" if active else "pairing.buttons.begin_and_connect"
-    return keyboard(
-        [
-            [(state.text(yes_key, lang), yes)],
-            [(state.text("pairing.buttons.not_now", lang), callbacks.PAIR_NO)],
+    """Under an invitation: connect, or not now; someone new may also begin without connecting
+    (a plain yes: the link still works later)."""
+    if active:
+        rows = [[(state.text("pairing.buttons.connect", lang), yes)]]
+    else:
+        rows = [
+            [(state.text("pairing.buttons.begin_and_connect", lang), yes)],
+            [(state.text("pairing.buttons.begin_alone", lang), callbacks.CONSENT_YES)],
         ]
-    )
+    rows.append([(state.text("pairing.buttons.not_now", lang), callbacks.PAIR_NO)])
+    return keyboard(rows)
 
 
 def couple_offer(state: AppState, lang: str) -> InlineKeyboardMarkup:

@@ -8,9 +8,18 @@ from reminderbot.storage.models import Person
 from reminderbot.telegram.context import AppState
 
 
+def _stored(state: AppState, lang: str) -> str:
+    return "\n".join(state.text(f"onboarding.stored.{line}", lang) for line in STORED_LINES)
+
+
 def welcome_text(state: AppState, lang: str) -> str:
-    stored = "\n".join(state.text(f"onboarding.stored.{line}", lang) for line in STORED_LINES)
-    return state.text("onboarding.welcome", lang, stored=stored)
+    return state.text("onboarding.welcome", lang, stored=_stored(state, lang))
+
+
+def invited_welcome_text(state: AppState, lang: str) -> str:
+    """The welcome under a partner's invite: the same list of what is stored, and beginning
+    offered apart from connecting."""
+    return state.text("pairing.invited_welcome", lang, stored=_stored(state, lang))
 
 
 def not_now_text(state: AppState, lang: str, person: Person | None) -> str:

@@ -14,7 +14,7 @@ from reminderbot.telegram import callbacks, menus
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.replies import answer, drop_buttons, finish_press, reply
 from reminderbot.telegram.statements import when_reminders_come
-from reminderbot.telegram.welcome import not_now_text, welcome_text
+from reminderbot.telegram.welcome import invited_welcome_text, not_now_text, welcome_text
 
 WRONG_TOKENS_KEY = "pairing_wrong_tokens"
 
@@ -112,8 +112,5 @@ async def invite_opened(update: Update, context: BotContext, token: str) -> None
     active = consent.is_active(opener)
     yes = callbacks.pair_yes_data(invite.id, pairing.binding(invite, user.id))
     markup = menus.invite_menu(state, lang, yes, active=active)
-    if active:
-        text = state.text("pairing.invited", lang)
-    else:
-        text = state.text("pairing.invited_intro", lang) + "\n\n" + welcome_text(state, lang)
+    text = state.text("pairing.invited", lang) if active else invited_welcome_text(state, lang)
     await reply(update, context, text, markup=markup)
