@@ -3,9 +3,9 @@
 After a first tap the check-in's note window opens for a few minutes; the person's plain text
 inside it becomes that check-in's note. People on phones write in several bubbles, so a later
 bubble inside the same window is added to the note, as long as the whole stays within the limit.
-The window lives in the database (not in memory),
-so any instance can take the note, and it is closed by anything else the person does, so a
-note is never attached to a check-in it was not written for. Notes are never logged.
+The window lives in the database (not in memory), so any instance can take the note, and it is
+closed by anything else the person does, so a note is never attached to a check-in it was not
+written for. Notes are never logged.
 """
 
 from __future__ import annotations
