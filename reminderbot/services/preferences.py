@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reminderbot.services import pairing, schedules
+from reminderbot.services.timekeeping import moves_out_of_quiet, quiet_covered
 from reminderbot.storage.models import Audience, Person, SharingLevel
 
 People = frozenset[int]
@@ -66,6 +67,13 @@ async def move_time(
     is no longer one of theirs: the offer was older than a later change."""
     times = await schedules.times_of(session, person.id)
     if was not in times:
+        return NOBODY
+    # Judged by what is stored now, not by when the button was offered: after /quiet off or
+    # other quiet hours, an old "Move 07:30" no longer applies.
+    start, end = person.quiet_start, person.quiet_end
+    if start is None or end is None or was not in quiet_covered(times, start, end):
+        return NOBODY
+    if to not in moves_out_of_quiet(was, start, end):
         return NOBODY
     await schedules.set_times(session, person, [t for t in times if t != was] + [to], now)
     return _just(person)

@@ -162,7 +162,8 @@ def move_menu(
         ]
         for at, targets in moves
     ]
-    return keyboard([row for row in rows if row])
+    keep = [(state.text("buttons.keep_times", lang), callbacks.settings_data("keep"))]
+    return keyboard([*[row for row in rows if row], keep])
 
 
 def main_menu(state: AppState, lang: str, *, paired: bool = False) -> InlineKeyboardMarkup:
@@ -229,9 +230,20 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
                 for j in (0, 4)
             ]
         case "quietmenu":
+            current = (
+                None
+                if person.quiet_start is None or person.quiet_end is None
+                else (person.quiet_start, person.quiet_end)
+            )
             rows = [
-                [b(f"quiet_{name.replace('-', '_')}", callbacks.settings_data("quiet", name))]
-                for name in QUIET_PRESETS
+                [
+                    b(
+                        f"quiet_{name.replace('-', '_')}",
+                        callbacks.settings_data("quiet", name),
+                        window == current,
+                    )
+                ]
+                for name, window in QUIET_PRESETS.items()
             ]
         case "kindsmenu":
             rows = [

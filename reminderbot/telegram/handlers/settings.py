@@ -55,8 +55,9 @@ async def warn_if_quiet_covers(
     state = context.state
     lang = person.language
     moves = [(at, moves_out_of_quiet(at, start, end)) for at in covered]
+    key = "settings.quiet_covers" if len(covered) == 1 else "settings.quiet_covers_many"
     text = state.text(
-        "settings.quiet_covers",
+        key,
         lang,
         times=", ".join(_clock(t) for t in covered),
         start=_clock(start),
@@ -354,6 +355,25 @@ async def _change(acting: Acting, action: str, value: str | None) -> str | None:
     return section if changed else None
 
 
+def _section_hint(state: AppState, person: Person, section: str, times: list[time]) -> str:
+    """What a section is for and what else works there, above the summary ("" for none)."""
+    lang = person.language
+    match section:
+        case "tzmenu":
+            return state.text("settings.section.timezone", lang)
+        case "timesmenu":
+            shown = ", ".join(_clock(t) for t in times) or "-"
+            return state.text("settings.section.times", lang, times=shown)
+        case "quietmenu":
+            return state.text("settings.section.quiet", lang)
+        case "whomenu":
+            return state.text("settings.section.about_me", lang)
+        case "discreetmenu":
+            first_line = state.text("reminder.discreet_first_line", lang)
+            return state.text("settings.section.discreet", lang, first_line=first_line)
+    return ""
+
+
 async def settings_button(update: Update, context: BotContext) -> None:
     """Every set:... button: open a section, or change a setting and show the result."""
     query = update.callback_query
@@ -361,16 +381,24 @@ async def settings_button(update: Update, context: BotContext) -> None:
     if query is None or match is None:
         return
     action, value = match.group(1), match.group(2)
+    state = context.state
+    if action == "keep":
+        # "Keep as is" under the quiet-hours warning: nothing changes, and the offer goes.
+        lang = state.language_for(update.effective_user)
+        await finish_press(update, state.text("settings.quiet_kept", lang))
+        return
     async with acting_person(update, context) as acting:
         if acting is None:
             return
         person = acting.person
         if action.endswith("menu") or action == "main":
             section: str | None = action
+            if action == "tzmenu":
+                # Typing a city works here too: the next text is read as a timezone.
+                await ask(acting.session, person.telegram_user_id, Question.TIMEZONE, acting.now)
         else:
             section = await _change(acting, action, value)
         times = await schedules.times_of(acting.session, person.id)
-    state = context.state
     lang = person.language
     if not section:
         await answer(update, state.text("answers.stale_button", lang))
@@ -384,8 +412,13 @@ async def settings_button(update: Update, context: BotContext) -> None:
     if markup is None:
         await answer(update, state.text("answers.stale_button", lang))
         return
-    note = None if action.endswith("menu") else state.text("answers.saved", lang)
-    await finish_press(update, summary(state, person, times), markup, note=note)
+    # Opening a section or going back changes nothing, so nothing is "Saved."
+    opened = action.endswith("menu") or action == "main"
+    note = None if opened else state.text("answers.saved", lang)
+    text = summary(state, person, times)
+    if hint := _section_hint(state, person, section, times):
+        text = hint + "\n\n" + text
+    await finish_press(update, text, markup, note=note)
     # Also after a move: quiet hours may have changed since the button was offered.
     if action in ("quiet", "times", "move"):
         await warn_if_quiet_covers(update, context, person, times)
