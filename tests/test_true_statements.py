@@ -237,3 +237,21 @@ async def test_the_schedule_rows_are_what_the_states_say(harness: BotHarness) ->
     async with harness.state.sessions.begin() as session:
         count = len(list((await session.execute(select(Schedule))).scalars()))
     assert count == 2
+
+
+async def test_a_partner_who_chose_no_times_hears_the_times_they_have(
+    harness: BotHarness,
+) -> None:
+    """Sam joined through the invite and chose nothing: not "the times you chose"."""
+    await pair(harness, ALEX, SAM, join_b=False)
+    await harness.command(SAM, "/start")
+    when = harness.text("settings.when.times", times="09:00", timezone="UTC")
+    assert harness.double.last_text(SAM) == harness.text("onboarding.already_on", when=when)
+
+
+async def test_erasing_while_paired_says_the_partner_was_told(harness: BotHarness) -> None:
+    await pair(harness, ALEX, SAM)
+    await harness.command(ALEX, "/delete")
+    await harness.press(ALEX, callbacks.DELETE_CONFIRM)
+    assert said_last(harness) == harness.text("delete.done_unpaired")
+    assert harness.double.last_text(SAM) == harness.text("pairing.partner_unpaired")
