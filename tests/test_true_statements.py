@@ -227,6 +227,20 @@ async def test_every_statement_matches_the_stored_rows(
             check_when(h, rows, text, clock)
             assert h.text("settings.ask_timezone", time="09:00", timezone="UTC") != text
 
+    # /resume, last (it changes the rows): what comes now, or that nothing was paused.
+    before = await stored(h)
+    await h.command(ALEX, "/resume")
+    text = said_last(h)
+    if not before.active:
+        assert text == h.text("settings.start_first")
+        return
+    assert before.person is not None
+    if is_paused(before.person, clock()):
+        after = await stored(h)
+        check_when(h, after, text, clock)
+    else:
+        assert text == h.text("pause.not_paused")
+
 
 async def test_the_schedule_rows_are_what_the_states_say(harness: BotHarness) -> None:
     """The matrix's "on" really stores Berlin and two times, so its checks compare real rows."""

@@ -11,7 +11,7 @@ from datetime import datetime
 from telegram import Update
 
 from reminderbot.delivery.reminder import PAUSE_FROM_REMINDER
-from reminderbot.services import leaving, pairing, pausing
+from reminderbot.services import leaving, pairing, pausing, schedules
 from reminderbot.services.pairing import SharedOutcome
 from reminderbot.services.pausing import PauseLength
 from reminderbot.services.sharing import Notice
@@ -20,7 +20,7 @@ from reminderbot.telegram.acting import Acting, acting_person
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.notices import send_notices
 from reminderbot.telegram.replies import answer, finish_press, keyboard, reply
-from reminderbot.telegram.statements import local_until
+from reminderbot.telegram.statements import local_until, when_reminders_come
 
 
 async def pause_command(update: Update, context: BotContext) -> None:
@@ -123,11 +123,16 @@ def _resumed_shared_key(change: pairing.SharedChange) -> str:
     }.get(change.outcome, "pairing.shared_no_hold")
 
 
-async def _resume_mine(acting: Acting) -> str:
-    """End this person's own pause; returns what to tell them."""
+async def _resume_mine(state: AppState, acting: Acting) -> str:
+    """End this person's own pause; returns what to tell them (when reminders come now, from
+    their rows: "your usual times" would be untrue with no days or every kind off)."""
     resumed = await leaving.resume(acting.session, acting.person)
     acting.mark(resumed.people)
-    return "pause.resumed" if resumed.done else "pause.not_paused"
+    if not resumed.done:
+        return state.text("pause.not_paused", acting.lang)
+    times = await schedules.times_of(acting.session, acting.person.id)
+    when = when_reminders_come(state, acting.person, times, acting.now)
+    return state.text("pause.resumed", acting.lang, when=when)
 
 
 async def resume_command(update: Update, context: BotContext) -> None:
@@ -143,10 +148,10 @@ async def resume_command(update: Update, context: BotContext) -> None:
                 ask_which = True
             else:
                 change = await _resume_shared(acting)
-                key = _resumed_shared_key(change)
+                said = context.state.text(_resumed_shared_key(change), acting.lang)
                 notices = change.notices
         else:
-            key = await _resume_mine(acting)
+            said = await _resume_mine(context.state, acting)
     state = context.state
     lang = person.language
     if ask_which:
@@ -154,7 +159,7 @@ async def resume_command(update: Update, context: BotContext) -> None:
         await reply(update, context, state.text("pairing.resume_scope", lang), markup=menu)
         return
     await send_notices(context.bot, state, notices)
-    await reply(update, context, state.text(key, lang))
+    await reply(update, context, said)
 
 
 async def resume_choice(update: Update, context: BotContext) -> None:
@@ -169,9 +174,9 @@ async def resume_choice(update: Update, context: BotContext) -> None:
         lang = acting.lang
         if match.group(1) == "shared":
             change = await _resume_shared(acting)
-            key = _resumed_shared_key(change)
+            said = context.state.text(_resumed_shared_key(change), lang)
             notices = change.notices
         else:
-            key = await _resume_mine(acting)
+            said = await _resume_mine(context.state, acting)
     await send_notices(context.bot, context.state, notices)
-    await finish_press(update, context.state.text(key, lang))
+    await finish_press(update, said)
