@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reminderbot.services import pairing, schedules
-from reminderbot.services.timekeeping import moves_out_of_quiet, quiet_covered
+from reminderbot.services.timekeeping import quiet_covered
 from reminderbot.storage.models import Audience, Person, SharingLevel
 
 People = frozenset[int]
@@ -68,12 +68,11 @@ async def move_time(
     times = await schedules.times_of(session, person.id)
     if was not in times:
         return NOBODY
-    # Judged by what is stored now, not by when the button was offered: after /quiet off or
-    # other quiet hours, an old "Move 07:30" no longer applies.
-    start, end = person.quiet_start, person.quiet_end
-    if start is None or end is None or was not in quiet_covered(times, start, end):
-        return NOBODY
-    if to not in moves_out_of_quiet(was, start, end):
+    # Judged by what is stored now, not by when the button was offered: once quiet hours no
+    # longer cover that time (/quiet off, or other hours), an old "Move 07:30" does nothing. A
+    # time still covered may move to the offered place; the caller warns again if that place
+    # is inside the new quiet hours.
+    if was not in quiet_covered(times, person.quiet_start, person.quiet_end):
         return NOBODY
     await schedules.set_times(session, person, [t for t in times if t != was] + [to], now)
     return _just(person)
