@@ -157,6 +157,8 @@ async def _tell_the_sharer(context: BotContext, outcome: CheckInOutcome) -> None
         text = state.text("sharing.you_made_private", lang)
     else:
         return
+    if owner.discreet_preview:  # a lock screen may be read by others
+        text = state.text("reminder.discreet_first_line", lang) + "\n\n" + text
     try:
         await context.bot.send_message(
             owner.chat_id, text, disable_notification=True, protect_content=True
