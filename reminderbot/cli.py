@@ -189,6 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from reminderbot.resources import unserved_edits_note
     from reminderbot.storage.db import create_engine, create_session_factory
     from reminderbot.telegram.app import build_application, oversized_messages
+    from reminderbot.telegram.contacts import example_warning
     from reminderbot.telegram.context import AppState
     from reminderbot.telegram.serve import ServeError, serve
 
@@ -219,8 +220,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     note = unserved_edits_note(settings.messages_dir, Path.cwd(), chosen=_words_chosen(settings))
     if note is not None:
         log.warning("%s", note)
-    if not settings.support_contacts:
-        log.warning("no support_contacts are configured: /help and /support list none")
+    if (examples := example_warning(settings)) is not None:
+        log.warning("%s", examples)
     revision = asyncio.run(_upgrade(settings.database_url))
     log.info("database ready at revision %s", revision)
     application = build_application(state, token=token, base_url=settings.bot_api_url)

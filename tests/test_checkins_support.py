@@ -89,7 +89,6 @@ async def test_a_word_after_a_tap_is_kept_with_that_checkin(
     assert kept.params["protect_content"] is True
     (checkin,) = await checkins_of(harness)
     assert checkin.note == "A long walk helped today."
-    assert checkin.note_open_until is None
     # Notes are never logged: not by us at any level, nor by anything at the usual INFO.
     logged = [
         r.getMessage()
@@ -98,11 +97,23 @@ async def test_a_word_after_a_tap_is_kept_with_that_checkin(
     ]
     assert caplog.records and not any("long walk" in line for line in logged)
 
-    # The window is closed: the next text is not a note and changes nothing.
+    # People write in several bubbles: one more inside the window is added to the note ...
     await harness.say(ALEX, "And one more thing.")
+    assert harness.last_text(ALEX) == harness.text("notes.added")
+    (checkin,) = await checkins_of(harness)
+    assert checkin.note == "A long walk helped today.\nAnd one more thing."
+    # ... one that would pass the limit is not, and the note stays as it was ...
+    limit = harness.state.settings.note_max_chars
+    await harness.say(ALEX, "z" * limit)
+    assert harness.last_text(ALEX) == harness.text("notes.too_long_to_add", limit=limit)
+    (checkin,) = await checkins_of(harness)
+    assert checkin.note == "A long walk helped today.\nAnd one more thing."
+    # ... and once the window has ended, text is not a note and changes nothing.
+    clock.advance(minutes=7)
+    await harness.say(ALEX, "And later, something else.")
     assert harness.last_text(ALEX) == harness.text("errors.free_text")
     (checkin,) = await checkins_of(harness)
-    assert checkin.note == "A long walk helped today."
+    assert checkin.note == "A long walk helped today.\nAnd one more thing."
 
 
 async def test_silence_is_fine_and_nothing_nags_later(

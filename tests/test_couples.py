@@ -33,7 +33,7 @@ from reminderbot.storage.models import (
 )
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.notices import flush_held
-from reminderbot.telegram.welcome import welcome_text
+from reminderbot.telegram.welcome import invited_welcome_text
 from tests.support.botdouble import RecordedCall
 from tests.support.harness import BotHarness, FakeClock
 
@@ -147,11 +147,10 @@ async def test_full_pairing_path_for_a_new_partner(harness: BotHarness) -> None:
     token = await invite(harness, ALEX)
     await harness.command(SAM, "/start", token)
     welcome = harness.seen(SAM)[-1]
-    assert welcome.params["text"] == (
-        harness.text("pairing.invited_intro") + "\n\n" + welcome_text(harness.state, "en")
-    )
+    assert welcome.params["text"] == invited_welcome_text(harness.state, "en")
     assert harness.last_buttons(SAM) == [
         harness.text("pairing.buttons.begin_and_connect"),
+        harness.text("pairing.buttons.begin_alone"),
         harness.text("pairing.buttons.not_now"),
     ]
     yes = button_starting(harness, SAM, "pair:yes:")

@@ -213,7 +213,8 @@ async def test_until_i_resume_lasts_until_resume(harness: BotHarness, clock: Fak
         await harness.tick()
     assert reminders(harness, ALEX) == []
     await harness.command(ALEX, "/resume")
-    assert harness.last_text(ALEX) == harness.text("pause.resumed")
+    when = harness.text("settings.when.times", times="09:00", timezone="UTC")
+    assert harness.last_text(ALEX) == harness.text("pause.resumed", when=when)
     clock.set(utc(2026, 3, 12, 9))
     await harness.tick()
     assert len(reminders(harness, ALEX)) == 1

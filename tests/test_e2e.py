@@ -71,10 +71,10 @@ class Words:
         """The words before ``{placeholder}``, for a text that holds a time or a list."""
         return self(key, **params, **{placeholder: "\0"}).split("\0")[0]
 
-    def welcome(self) -> str:
+    def welcome(self, key: str = "onboarding.welcome") -> str:
         kept = RetentionPolicy.of(_settings()).words()  # the periods the running bot reads
         stored = "\n".join(self(f"onboarding.stored.{line}", **kept) for line in STORED_LINES)
-        return self("onboarding.welcome", stored=stored, kept=self("retention.welcome", **kept))
+        return self(key, stored=stored, kept=self("retention.welcome", **kept))
 
     def timezone_question(self) -> str:
         settings = _settings()
@@ -529,7 +529,7 @@ async def test_two_paired_partners(sandbox: Sandbox, words: Words) -> None:
     assert not forward.message.get("has_protected_content")  # it is meant to be forwarded
 
     state.open_deep_link(B, token)
-    invited = words("pairing.invited_intro") + "\n\n" + words.welcome()
+    invited = words.welcome("pairing.invited_welcome")
     welcome = await eventually(lambda: with_text(state, B, invited))
     query = press(state, B, welcome, words("pairing.buttons.begin_and_connect"))
     await eventually(lambda: answered(state, query))

@@ -66,7 +66,8 @@ async def test_yes_records_consent_with_time_and_asks_timezone(harness: BotHarne
 async def test_start_again_when_already_in_says_so(harness: BotHarness) -> None:
     await harness.join(ALEX)
     await harness.command(ALEX, "/start")
-    assert harness.last_text(ALEX) == harness.text("onboarding.already_on")
+    when = harness.text("settings.when.times", times="09:00", timezone="UTC")
+    assert harness.last_text(ALEX) == harness.text("onboarding.already_on", when=when)
 
 
 async def test_help_lists_commands_and_the_practice_contacts(harness: BotHarness) -> None:

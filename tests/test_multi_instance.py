@@ -317,8 +317,9 @@ async def test_the_timezone_question_asked_by_one_instance_is_answered_through_a
 
     await second.say(ALEX, "Berlin")
 
+    when = second.text("settings.when.times", times="09:00", timezone="Europe/Berlin")
     assert second.last_text(ALEX) == second.text(
-        "settings.timezone_set", timezone="Europe/Berlin", times="09:00"
+        "settings.timezone_set", timezone="Europe/Berlin", when=when
     )
     assert (await person(first)).timezone == "Europe/Berlin"
     # Answered: the next plain text, through either instance, is no longer read as a place.
@@ -590,7 +591,8 @@ async def test_e2e_consent_timezone_and_note_each_span_two_instances(
     await onboard(deployment.sandbox, words, A)  # /start through one, the yes through another
     state.send_text(A, "Berlin")  # the timezone answer through a third
     times = e2e_settings().default_reminder_time.strftime("%H:%M")
-    answer = words("settings.timezone_set", timezone="Europe/Berlin", times=times)
+    when = words("settings.when.times", times=times, timezone="Europe/Berlin")
+    answer = words("settings.timezone_set", timezone="Europe/Berlin", when=when)
     await eventually(lambda: with_text(state, A, answer))
     assert len(set(deployment.handled_by(start))) == 3
 

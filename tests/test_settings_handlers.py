@@ -47,8 +47,9 @@ async def test_timezone_buttons_after_yes_and_typed_city(harness: BotHarness) ->
     await harness.say(ALEX, "Berlin")
     person = await harness.person(ALEX)
     assert person is not None and person.timezone == "Europe/Berlin"
+    when = harness.text("settings.when.times", times="09:00", timezone="Europe/Berlin")
     assert harness.last_text(ALEX) == harness.text(
-        "settings.timezone_set", timezone="Europe/Berlin", times="09:00"
+        "settings.timezone_set", timezone="Europe/Berlin", when=when
     )
     # 09:00 in Berlin in March (CET) is 08:00 UTC.
     async with harness.state.sessions.begin() as session:
@@ -85,17 +86,20 @@ async def test_times_command_sets_several_times(harness: BotHarness) -> None:
     await harness.join(ALEX)
     await harness.command(ALEX, "/times", "20:00 08:30")
     assert await schedule_times(harness) == [time(8, 30), time(20, 0)]
-    assert harness.last_text(ALEX) == harness.text(
-        "settings.times_set", times="08:30, 20:00", timezone="UTC"
-    )
+    when = harness.text("settings.when.times", times="08:30, 20:00", timezone="UTC")
+    assert harness.last_text(ALEX) == harness.text("settings.times_set", when=when)
 
 
 async def test_times_command_refuses_anything_else_with_an_example(harness: BotHarness) -> None:
     await harness.join(ALEX)
-    for args in ("", "tomorrow", "25:00", "08:30 nine", "1 2 3 4 5 6 7"):
+    most = harness.text(f"numbers.{MAX_DAILY_TIMES}")  # "one to six", in words
+    for args in ("tomorrow", "25:00", "08:30 nine", "1 2 3 4 5 6 7"):
         await harness.command(ALEX, "/times", args)
-        most = harness.text(f"numbers.{MAX_DAILY_TIMES}")  # "one to six", in words
         assert harness.last_text(ALEX) == harness.text("settings.times_usage", most=most)
+    # Nothing after /times: the current times first, then how to change them.
+    await harness.command(ALEX, "/times")
+    when = harness.text("settings.when.times", times="09:00", timezone="UTC")
+    assert harness.last_text(ALEX) == harness.text("settings.times_current", most=most, when=when)
     assert await schedule_times(harness) == [time(9, 0)]
 
 

@@ -23,12 +23,17 @@ if TYPE_CHECKING:
 
 # About 1200 x 750 pixels: sharp on a phone, and under Telegram's 1280 px photo size.
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 8.0, 5.0, 150
+# Calm colours, none of them a red or an orange (which read as alarm or warning), each dark
+# enough on white (3:1) and a hue of its own, so no answer looks like a bad one.
 COLOURS: dict[Mood, str] = {
-    Mood.STEADY: "#3f8f7f",
-    Mood.HEAVY: "#5b5f9e",
-    Mood.NEED_SPACE: "#c98f2a",
-    Mood.OPEN: "#c2575a",
+    Mood.STEADY: "#3f8f7f",  # teal
+    Mood.HEAVY: "#5b5f9e",  # indigo
+    Mood.NEED_SPACE: "#8c7d55",  # sand
+    Mood.OPEN: "#8a6fae",  # lavender
 }
+# Room on each side (inches) beyond what the layout measures: today's date, the last label,
+# sits under the last column and must never touch the picture's edge.
+SIDE_PAD_INCHES = 0.2
 # Dot areas in points squared: one check-in a day, each further one a little bigger.
 DOT_AREA, DOT_AREA_STEP, DOT_AREA_MAX = 110.0, 45.0, 240.0
 # Row labels are button labels (up to 40 characters): longer ones wrap onto lines of about this
@@ -64,8 +69,10 @@ def figure_for(chart: MoodChart) -> Figure:
     """The chart drawn on an Agg canvas, not yet saved (tests measure it)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
 
-    figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, layout="constrained")
+    layout = ConstrainedLayoutEngine(w_pad=SIDE_PAD_INCHES)
+    figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, layout=layout)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     rows = len(chart.moods)

@@ -26,6 +26,8 @@ class CheckInOutcome:
     checkin: CheckIn | None = None
     # Who tapped, whatever the result (None: nobody we know): the caller needs them anyway.
     person: Person | None = None
+    # The answer a change replaced (None for a first tap): whether it was one they share.
+    previous: Mood | None = None
 
 
 async def record(
@@ -45,9 +47,10 @@ async def record(
         return CheckInOutcome(CheckInResult.NOT_FOUND, person=person)
     person, delivery, existing = found  # existing: None while the reminder has no answer
     if existing is not None:
+        previous = existing.mood
         existing.mood = mood
         existing.updated_at = now
-        return CheckInOutcome(CheckInResult.CHANGED, delivery, existing, person)
+        return CheckInOutcome(CheckInResult.CHANGED, delivery, existing, person, previous)
     checkin = CheckIn(
         person_id=person.id, delivery_id=delivery.id, mood=mood, created_at=now, updated_at=now
     )

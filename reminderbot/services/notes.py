@@ -1,9 +1,11 @@
 """A word after a check-in: a short note, kept only with the check-in it belongs to.
 
-After a first tap the check-in's note window opens for a few minutes; the person's next plain
-text inside it becomes that check-in's note. The window lives in the database (not in memory),
-so any instance can take the note, and it is closed by anything else the person does, so a
-note is never attached to a check-in it was not written for. Notes are never logged.
+After a first tap the check-in's note window opens for a few minutes; the person's plain text
+inside it becomes that check-in's note. People on phones write in several bubbles, so a later
+bubble inside the same window is added to the note, as long as the whole stays within the limit.
+The window lives in the database (not in memory), so any instance can take the note, and it is
+closed by anything else the person does, so a note is never attached to a check-in it was not
+written for. Notes are never logged.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ def storable(text: str) -> str:
 
 class NoteResult(enum.Enum):
     KEPT = "kept"
+    ADDED = "added"  # a further bubble, added to the note kept a moment ago
     TOO_LONG = "too_long"  # refused; the window stays open for a shorter try
+    TOO_LONG_TO_ADD = "too_long_to_add"  # the note as it was is kept; this bubble is not
     NO_WINDOW = "no_window"  # the text is not a note: no check-in is waiting for one
 
 
@@ -105,8 +109,14 @@ async def keep_note(
     if checkin is None:
         return NoteResult.NO_WINDOW
     note = storable(text).strip()
+    if checkin.note is not None:
+        joined = checkin.note + "\n" + note
+        if len(joined) > max_chars:
+            return NoteResult.TOO_LONG_TO_ADD
+        checkin.note = joined
+        return NoteResult.ADDED
     if len(note) > max_chars:
         return NoteResult.TOO_LONG
+    # The window stays open until it ends: the next bubble may be the rest of the note.
     checkin.note = note
-    checkin.note_open_until = None
     return NoteResult.KEPT

@@ -45,6 +45,7 @@ class Refusal(enum.StrEnum):
     EXPIRED = "expired"
     OWN = "own"
     YOU_ARE_PAIRED = "you_are_paired"
+    ALREADY_CONNECTED = "already_connected"  # the opener's own pairing: the link did its work
     SLOWED = "slowed"  # too many wrong tokens lately
 
 
@@ -148,6 +149,15 @@ async def check_invite(
     session: AsyncSession, invite: Invite | None, opener: Person | None, now: datetime
 ) -> Refusal | None:
     """Why this person may not use this invite now, or None."""
+    if opener is not None and opener.couple_id is not None:
+        # A used link is gone (accepting deletes it), so a paired person opening a link that
+        # no longer exists is almost always the one who used it: tell them they are connected,
+        # not that something failed. True either way, and news only about themselves.
+        if invite is None:
+            return Refusal.ALREADY_CONNECTED
+        inviter = await session.get(Person, invite.person_id)
+        if inviter is not None and inviter.couple_id == opener.couple_id:
+            return Refusal.ALREADY_CONNECTED
     if invite is None:
         return Refusal.INVALID
     if invite.expires_at <= now:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reminderbot.services import pairing, schedules
+from reminderbot.services.timekeeping import quiet_covered
 from reminderbot.storage.models import Audience, Person, SharingLevel
 
 People = frozenset[int]
@@ -66,6 +67,12 @@ async def move_time(
     is no longer one of theirs: the offer was older than a later change."""
     times = await schedules.times_of(session, person.id)
     if was not in times:
+        return NOBODY
+    # Judged by what is stored now, not by when the button was offered: once quiet hours no
+    # longer cover that time (/quiet off, or other hours), an old "Move 07:30" does nothing. A
+    # time still covered may move to the offered place; the caller warns again if that place
+    # is inside the new quiet hours.
+    if was not in quiet_covered(times, person.quiet_start, person.quiet_end):
         return NOBODY
     await schedules.set_times(session, person, [t for t in times if t != was] + [to], now)
     return _just(person)

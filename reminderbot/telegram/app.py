@@ -60,6 +60,7 @@ MENU_COMMANDS = (
     "settings",
     "times",
     "timezone",
+    "quiet",
     "pause",
     "resume",
     "checkins",

@@ -59,14 +59,17 @@ def _confirm_menu(
 
 # --------------------------------------------------------------------------- pairing
 def invite_menu(state: AppState, lang: str, yes: str, *, active: bool) -> InlineKeyboardMarkup:
-    """Under an invitation: connect (and, for someone new, begin) or not now."""
-    yes_key = "pairing.buttons.connect" if active else "pairing.buttons.begin_and_connect"
-    return keyboard(
-        [
-            [(state.text(yes_key, lang), yes)],
-            [(state.text("pairing.buttons.not_now", lang), callbacks.PAIR_NO)],
+    """Under an invitation: connect, or not now; someone new may also begin without connecting
+    (a plain yes: the link still works later)."""
+    if active:
+        rows = [[(state.text("pairing.buttons.connect", lang), yes)]]
+    else:
+        rows = [
+            [(state.text("pairing.buttons.begin_and_connect", lang), yes)],
+            [(state.text("pairing.buttons.begin_alone", lang), callbacks.CONSENT_YES)],
         ]
-    )
+    rows.append([(state.text("pairing.buttons.not_now", lang), callbacks.PAIR_NO)])
+    return keyboard(rows)
 
 
 def couple_offer(state: AppState, lang: str) -> InlineKeyboardMarkup:
@@ -162,7 +165,8 @@ def move_menu(
         ]
         for at, targets in moves
     ]
-    return keyboard([row for row in rows if row])
+    keep = [(state.text("buttons.keep_times", lang), callbacks.settings_data("keep"))]
+    return keyboard([*[row for row in rows if row], keep])
 
 
 def main_menu(state: AppState, lang: str, *, paired: bool = False) -> InlineKeyboardMarkup:
@@ -230,9 +234,20 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
                 for j in (0, 4)
             ]
         case "quietmenu":
+            current = (
+                None
+                if person.quiet_start is None or person.quiet_end is None
+                else (person.quiet_start, person.quiet_end)
+            )
             rows = [
-                [b(f"quiet_{name.replace('-', '_')}", callbacks.settings_data("quiet", name))]
-                for name in QUIET_PRESETS
+                [
+                    b(
+                        f"quiet_{name.replace('-', '_')}",
+                        callbacks.settings_data("quiet", name),
+                        window == current,
+                    )
+                ]
+                for name, window in QUIET_PRESETS.items()
             ]
         case "kindsmenu":
             rows = [

@@ -134,3 +134,34 @@ async def share_checkin(context: BotContext, outcome: CheckInOutcome) -> None:
         log.error("check-in %s not shared: %s", outcome.checkin.id, type(exc).__name__)
         return
     await send_notices(context.bot, state, notices)
+    await _tell_the_sharer(context, outcome)
+
+
+async def _tell_the_sharer(context: BotContext, outcome: CheckInOutcome) -> None:
+    """Sharing is not silent for the one who shares: one quiet line when an answer becomes one
+    they share, and one when a shared answer is made private again. Decided from their own
+    choice alone, never from whether the partner takes such lines or is in quiet hours, which
+    would be news about the partner."""
+    owner, checkin = outcome.person, outcome.checkin
+    if owner is None or checkin is None or owner.couple_id is None:
+        return
+    shared = sharing.SHAREABLE[owner.sharing]
+    now_shared = checkin.mood in shared and sharing.may_receive(owner)
+    was_shared = outcome.previous is not None and outcome.previous in shared
+    state = context.state
+    lang = owner.language
+    if now_shared and checkin.mood != outcome.previous:
+        mood = state.text(f"buttons.mood_{checkin.mood.value}", lang)
+        text = state.text("sharing.you_shared", lang, mood=mood)
+    elif was_shared and not now_shared:
+        text = state.text("sharing.you_made_private", lang)
+    else:
+        return
+    if owner.discreet_preview:  # a lock screen may be read by others
+        text = state.text("reminder.discreet_first_line", lang) + "\n\n" + text
+    try:
+        await context.bot.send_message(
+            owner.chat_id, text, disable_notification=True, protect_content=True
+        )
+    except TelegramError as exc:
+        log.warning("sharing line to person %s not sent: %s", owner.id, type(exc).__name__)

@@ -100,9 +100,14 @@ async def typed_note(update: Update, context: BotContext) -> bool:
         return False
     lang = state.language_for(user, person)
     if result is NoteResult.TOO_LONG:
-        await protected_reply(update, context, state.text("notes.too_long", lang, limit=limit))
+        text = state.text("notes.too_long", lang, limit=limit)
+    elif result is NoteResult.TOO_LONG_TO_ADD:
+        text = state.text("notes.too_long_to_add", lang, limit=limit)
+    elif result is NoteResult.ADDED:
+        text = state.text("notes.added", lang)
     else:
-        await protected_reply(update, context, state.text("notes.kept", lang))
+        text = state.text("notes.kept", lang)
+    await protected_reply(update, context, text)
     return True
 
 

@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Update, User
 
-from reminderbot.services import leaving, privacy
+from reminderbot.services import consent, leaving, privacy
 from reminderbot.services.retention import RetentionPolicy
+from reminderbot.storage import repositories
+from reminderbot.storage.models import Person
 from reminderbot.storage.worker import off_the_loop
 from reminderbot.telegram import callbacks, menus
 from reminderbot.telegram.context import AppState, BotContext
@@ -23,18 +25,37 @@ MYDATA_FILENAME = "reminderbot-my-data"  # .txt to read, .json for programs
 Menu = Callable[[AppState, str], InlineKeyboardMarkup]
 
 
-async def _ask_first(update: Update, context: BotContext, topic: str, menu: Menu) -> None:
-    """A question with a yes and a no button; topic names the words in messages/."""
+async def _held(update: Update, context: BotContext) -> Person | None:
+    """The person as stored right now (None: nothing is held about them)."""
+    user = update.effective_user
+    if user is None:
+        return None
+    async with context.state.sessions.begin() as session:
+        return await repositories.person_by_telegram_id(session, user.id)
+
+
+async def _ask_first(update: Update, context: BotContext, text: str, menu: Menu) -> None:
+    """A question with a yes and a no button."""
     state = context.state
     lang = state.language_for(update.effective_user)
-    words = RetentionPolicy.of(state.settings).words()  # /stop says when its data goes
-    text = state.text(f"{topic}.confirm", lang, **words)
     await reply(update, context, text, markup=menu(state, lang))
 
 
 async def stop(update: Update, context: BotContext) -> None:
-    """Ask before stopping every message."""
-    await _ask_first(update, context, "stop", menus.stop_menu)
+    """Ask before stopping every message; with nothing to stop, say so at once."""
+    person = await _held(update, context)
+    if person is None or not consent.is_active(person):
+        state = context.state
+        lang = state.language_for(update.effective_user, person)
+        key = "stop.nothing_to_stop" if person is None else "stop.already_stopped"
+        await reply(update, context, state.text(key, lang))
+        return
+    state = context.state
+    # /stop says when its data goes.
+    inactive_days = RetentionPolicy.of(state.settings).words()["inactive_days"]
+    lang = state.language_for(update.effective_user)
+    text = state.text("stop.confirm", lang, inactive_days=inactive_days)
+    await _ask_first(update, context, text, menus.stop_menu)
 
 
 async def _confirmed(
@@ -61,7 +82,10 @@ async def stop_answer(update: Update, context: BotContext) -> None:
     async with state.sessions.begin() as session:
         stopped = await leaving.stop(session, user.id, state.now())
     _tell_dispatcher(context, stopped)
-    key = "stop.done" if stopped.done else "stop.nothing_to_stop"
+    # Not done: nothing held at all, or already stopped (their rows are still there).
+    key = "stop.done" if stopped.done else "stop.already_stopped"
+    if not stopped.done and not stopped.people:
+        key = "stop.nothing_to_stop"
     await finish_press(update, state.text(key, lang))
 
 
@@ -121,8 +145,18 @@ def _encode(export: dict[str, Any]) -> bytes:
 
 
 async def delete(update: Update, context: BotContext) -> None:
-    """Ask before erasing everything."""
-    await _ask_first(update, context, "delete", menus.delete_menu)
+    """Ask before erasing everything, saying whether a partner will be told; with nothing to
+    erase, say so at once."""
+    person = await _held(update, context)
+    if person is None:
+        state = context.state
+        lang = state.language_for(update.effective_user)
+        await reply(update, context, state.text("delete.nothing", lang))
+        return
+    state = context.state
+    key = "delete.confirm" if person.couple_id is None else "delete.confirm_paired"
+    text = state.text(key, state.language_for(update.effective_user))
+    await _ask_first(update, context, text, menus.delete_menu)
 
 
 async def delete_answer(update: Update, context: BotContext) -> None:
@@ -137,7 +171,8 @@ async def delete_answer(update: Update, context: BotContext) -> None:
     await send_notices(context.bot, state, erased.notices)
     # Nothing of theirs stays in memory either (and no empty entry is made for it).
     context.application.drop_user_data(user.id)
-    await finish_press(update, state.text("delete.done" if erased.done else "delete.nothing", lang))
+    key = "delete.done_unpaired" if erased.notices else "delete.done"
+    await finish_press(update, state.text(key if erased.done else "delete.nothing", lang))
 
 
 def _tell_dispatcher(context: BotContext, left: leaving.Left) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from reminderbot.services import consent, pairing
+from reminderbot.services import consent, pairing, schedules
 from reminderbot.services.conversation import Question, ask
 from reminderbot.services.pairing import TOKEN_SHAPE, WRONG_TOKEN, Refusal, WrongTokens
 from reminderbot.storage import repositories
@@ -13,7 +13,8 @@ from reminderbot.storage.models import Invite
 from reminderbot.telegram import callbacks, menus
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.replies import answer, drop_buttons, finish_press, reply
-from reminderbot.telegram.welcome import welcome_text
+from reminderbot.telegram.statements import when_reminders_come
+from reminderbot.telegram.welcome import invited_welcome_text, not_now_text, welcome_text
 
 WRONG_TOKENS_KEY = "pairing_wrong_tokens"
 
@@ -33,11 +34,14 @@ async def start(update: Update, context: BotContext) -> None:
         await invite_opened(update, context, context.args[0])
         return
     state = context.state
+    now = state.now()
     async with state.sessions.begin() as session:
         person = await repositories.person_by_telegram_id(session, user.id)
+        times = await schedules.times_of(session, person.id) if person is not None else []
     lang = state.language_for(user, person)
-    if consent.is_active(person):
-        await reply(update, context, state.text("onboarding.already_on", lang))
+    if person is not None and consent.is_active(person):
+        when = when_reminders_come(state, person, times, now)
+        await reply(update, context, state.text("onboarding.already_on", lang, when=when))
         return
     await reply(update, context, welcome_text(state, lang), markup=menus.consent_menu(state, lang))
 
@@ -54,7 +58,7 @@ async def consent_answer(update: Update, context: BotContext) -> None:
         async with state.sessions.begin() as session:
             person = await repositories.person_by_telegram_id(session, user.id)
         lang = state.language_for(user, person)
-        await finish_press(update, state.text("onboarding.not_now", lang))
+        await finish_press(update, not_now_text(state, lang, person))
         return
 
     now = state.now()
@@ -108,8 +112,5 @@ async def invite_opened(update: Update, context: BotContext, token: str) -> None
     active = consent.is_active(opener)
     yes = callbacks.pair_yes_data(invite.id, pairing.binding(invite, user.id))
     markup = menus.invite_menu(state, lang, yes, active=active)
-    if active:
-        text = state.text("pairing.invited", lang)
-    else:
-        text = state.text("pairing.invited_intro", lang) + "\n\n" + welcome_text(state, lang)
+    text = state.text("pairing.invited", lang) if active else invited_welcome_text(state, lang)
     await reply(update, context, text, markup=markup)

@@ -18,6 +18,7 @@ from reminderbot.telegram.acting import acting_person
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.notices import send_notices
 from reminderbot.telegram.replies import answer, drop_buttons, finish_press, replace_with, reply
+from reminderbot.telegram.welcome import not_now_text
 
 
 # --------------------------------------------------------------------------- /pair
@@ -61,8 +62,10 @@ async def invite_answer(update: Update, context: BotContext) -> None:
         async with state.sessions.begin() as session:
             person = await repositories.person_by_telegram_id(session, user.id)
         lang = state.language_for(user, person)
-        key = "pairing.declined" if consent.is_active(person) else "onboarding.not_now"
-        await finish_press(update, state.text(key, lang))
+        if consent.is_active(person):
+            await finish_press(update, state.text("pairing.declined", lang))
+        else:
+            await finish_press(update, not_now_text(state, lang, person))
         return
 
     invite_id, given = int(match.group(1)), match.group(2)
@@ -71,13 +74,14 @@ async def invite_answer(update: Update, context: BotContext) -> None:
     try:
         async with state.sessions.begin() as session:
             invite = await session.get(Invite, invite_id)
-            if invite is None or not pairing.binding_ok(invite, user.id, given):
+            if invite is not None and not pairing.binding_ok(invite, user.id, given):
                 raise _Refused(Refusal.INVALID)
             opener = await repositories.person_by_telegram_id(session, user.id)
             lang = state.language_for(user, opener)
+            # A used invite is gone: check_invite tells its partner they are connected.
             refusal = await pairing.check_invite(session, invite, opener, now)
-            if refusal is not None:
-                raise _Refused(refusal)
+            if refusal is not None or invite is None:
+                raise _Refused(refusal or Refusal.INVALID)
             if opener is None or not consent.is_active(opener):
                 saw_welcome = True
                 given_consent = await consent.give_consent(

@@ -11,16 +11,16 @@ from datetime import datetime
 from telegram import Update
 
 from reminderbot.delivery.reminder import PAUSE_FROM_REMINDER
-from reminderbot.services import leaving, pairing, pausing
+from reminderbot.services import leaving, pairing, pausing, schedules
 from reminderbot.services.pairing import SharedOutcome
 from reminderbot.services.pausing import PauseLength
 from reminderbot.services.sharing import Notice
-from reminderbot.services.timekeeping import zone
 from reminderbot.telegram import callbacks, menus
 from reminderbot.telegram.acting import Acting, acting_person
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.notices import send_notices
 from reminderbot.telegram.replies import answer, finish_press, keyboard, reply
+from reminderbot.telegram.statements import local_until, when_reminders_come
 
 
 async def pause_command(update: Update, context: BotContext) -> None:
@@ -42,11 +42,12 @@ async def pause_command(update: Update, context: BotContext) -> None:
     await answer(update)  # after the menu is out: a press too late to answer still counts
 
 
-def _until_text(state: AppState, lang: str, until: datetime | None, tz_name: str) -> str:
+def _until_text(
+    state: AppState, lang: str, until: datetime | None, tz_name: str, now: datetime
+) -> str:
     if until is None:
         return state.text("pause.done_open", lang)
-    local = until.astimezone(zone(tz_name))
-    return state.text("pause.done_until", lang, until=local.strftime("%a %d %b, %H:%M"))
+    return state.text("pause.done_until", lang, until=local_until(state, lang, until, tz_name, now))
 
 
 async def pause_choice(update: Update, context: BotContext) -> None:
@@ -84,7 +85,7 @@ async def pause_choice(update: Update, context: BotContext) -> None:
     elif shared:
         await _shared_paused(update, context, lang, person.timezone, change)
     else:
-        text = _until_text(state, lang, paused.until, person.timezone)
+        text = _until_text(state, lang, paused.until, person.timezone, state.now())
         await finish_press(update, text, note=state.text("answers.paused", lang))
 
 
@@ -101,10 +102,8 @@ async def _shared_paused(
     if change.until is None:
         text = state.text("pairing.shared_rest_open", lang)
     else:
-        local = change.until.astimezone(zone(tz_name))
-        text = state.text(
-            "pairing.shared_rest_until", lang, until=local.strftime("%a %d %b, %H:%M")
-        )
+        until = local_until(state, lang, change.until, tz_name, state.now())
+        text = state.text("pairing.shared_rest_until", lang, until=until)
     await finish_press(update, text, note=state.text("pairing.answers.shared_paused", lang))
 
 
@@ -124,11 +123,16 @@ def _resumed_shared_key(change: pairing.SharedChange) -> str:
     }.get(change.outcome, "pairing.shared_no_hold")
 
 
-async def _resume_mine(acting: Acting) -> str:
-    """End this person's own pause; returns what to tell them."""
+async def _resume_mine(state: AppState, acting: Acting) -> str:
+    """End this person's own pause; returns what to tell them (when reminders come now, from
+    their rows: "your usual times" would be untrue with no days or every kind off)."""
     resumed = await leaving.resume(acting.session, acting.person)
     acting.mark(resumed.people)
-    return "pause.resumed" if resumed.done else "pause.not_paused"
+    if not resumed.done:
+        return state.text("pause.not_paused", acting.lang)
+    times = await schedules.times_of(acting.session, acting.person.id)
+    when = when_reminders_come(state, acting.person, times, acting.now)
+    return state.text("pause.resumed", acting.lang, when=when)
 
 
 async def resume_command(update: Update, context: BotContext) -> None:
@@ -144,10 +148,10 @@ async def resume_command(update: Update, context: BotContext) -> None:
                 ask_which = True
             else:
                 change = await _resume_shared(acting)
-                key = _resumed_shared_key(change)
+                said = context.state.text(_resumed_shared_key(change), acting.lang)
                 notices = change.notices
         else:
-            key = await _resume_mine(acting)
+            said = await _resume_mine(context.state, acting)
     state = context.state
     lang = person.language
     if ask_which:
@@ -155,7 +159,7 @@ async def resume_command(update: Update, context: BotContext) -> None:
         await reply(update, context, state.text("pairing.resume_scope", lang), markup=menu)
         return
     await send_notices(context.bot, state, notices)
-    await reply(update, context, state.text(key, lang))
+    await reply(update, context, said)
 
 
 async def resume_choice(update: Update, context: BotContext) -> None:
@@ -170,9 +174,9 @@ async def resume_choice(update: Update, context: BotContext) -> None:
         lang = acting.lang
         if match.group(1) == "shared":
             change = await _resume_shared(acting)
-            key = _resumed_shared_key(change)
+            said = context.state.text(_resumed_shared_key(change), lang)
             notices = change.notices
         else:
-            key = await _resume_mine(acting)
+            said = await _resume_mine(context.state, acting)
     await send_notices(context.bot, context.state, notices)
-    await finish_press(update, context.state.text(key, lang))
+    await finish_press(update, said)

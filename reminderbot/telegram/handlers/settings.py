@@ -33,7 +33,8 @@ from reminderbot.telegram import callbacks, menus
 from reminderbot.telegram.acting import Acting, acting_person
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.menus import clock as _clock
-from reminderbot.telegram.replies import answer, finish_press, reply
+from reminderbot.telegram.replies import answer, finish_press, keyboard, reply
+from reminderbot.telegram.statements import sends_no_kind, when_reminders_come
 
 # No city or timezone name is longer; longer text is not parsed at all (zoneinfo reads it as
 # a file name, and difflib's cost grows with it).
@@ -54,8 +55,9 @@ async def warn_if_quiet_covers(
     state = context.state
     lang = person.language
     moves = [(at, moves_out_of_quiet(at, start, end)) for at in covered]
+    key = "settings.quiet_covers" if len(covered) == 1 else "settings.quiet_covers_many"
     text = state.text(
-        "settings.quiet_covers",
+        key,
         lang,
         times=", ".join(_clock(t) for t in covered),
         start=_clock(start),
@@ -80,21 +82,22 @@ async def ask_timezone(update: Update, context: BotContext, lang: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Timezone:
-    """What became of a typed timezone: set (with the daily times), or not understood."""
+    """What became of a typed timezone: set (with when reminders now come), or not understood."""
 
     found: str | None
-    times: list[time]
+    when: str = ""
 
 
-async def _apply_timezone(acting: Acting, typed: str) -> _Timezone:
+async def _apply_timezone(state: AppState, acting: Acting, typed: str) -> _Timezone:
     """Set a typed timezone if it is one; the question, if open, is answered by it."""
     found = parse_timezone(typed) if len(typed.strip()) <= TIMEZONE_MAX_CHARS else None
     if found is None:
-        return _Timezone(None, [])
+        return _Timezone(None)
     session, person = acting.session, acting.person
     acting.mark(await preferences.set_timezone(session, person, found, acting.now))
     await answered(session, person.telegram_user_id, Question.TIMEZONE)
-    return _Timezone(found, await schedules.times_of(session, person.id))
+    times = await schedules.times_of(session, person.id)
+    return _Timezone(found, when_reminders_come(state, person, times, acting.now))
 
 
 async def _say_timezone(
@@ -102,12 +105,7 @@ async def _say_timezone(
 ) -> None:
     state = context.state
     if outcome.found is not None:
-        text = state.text(
-            "settings.timezone_set",
-            lang,
-            timezone=outcome.found,
-            times=", ".join(_clock(t) for t in outcome.times) or "-",
-        )
+        text = state.text("settings.timezone_set", lang, timezone=outcome.found, when=outcome.when)
         await reply(update, context, text)
     elif len(typed.strip()) > TIMEZONE_MAX_CHARS:
         await reply(update, context, state.text("settings.timezone_too_long", lang))
@@ -132,10 +130,15 @@ async def timezone_command(update: Update, context: BotContext) -> None:
         if not typed:
             # In the database, not user_data: the answer may reach another instance.
             await ask(acting.session, acting.person.telegram_user_id, Question.TIMEZONE, acting.now)
+            times = await schedules.times_of(acting.session, acting.person.id)
+            when = when_reminders_come(context.state, acting.person, times, acting.now)
         else:
-            outcome = await _apply_timezone(acting, typed)
+            outcome = await _apply_timezone(context.state, acting, typed)
     if not typed:
-        await ask_timezone(update, context, lang)
+        # Their own settings, not the defaults a newcomer is asked with.
+        state = context.state
+        text = state.text("settings.ask_timezone_current", lang, when=when)
+        await reply(update, context, text, markup=keyboard(menus.timezone_buttons(state)))
         return
     await _say_timezone(update, context, lang, typed, outcome)
 
@@ -155,7 +158,7 @@ async def typed_timezone(update: Update, context: BotContext) -> bool:
         if acting is None:
             return True  # acting_person has answered
         lang = acting.lang
-        outcome = await _apply_timezone(acting, typed)
+        outcome = await _apply_timezone(context.state, acting, typed)
     await _say_timezone(update, context, lang, typed, outcome)
     return True
 
@@ -172,34 +175,28 @@ def parse_times(args: list[str]) -> list[time] | None:
 
 
 async def times_command(update: Update, context: BotContext) -> None:
-    """/times 08:30 20:00"""
-    times = parse_times(context.args or [])
+    """/times 08:30 20:00; /times alone shows the current times and how to change them."""
+    args = context.args or []
+    times = parse_times(args)
+    state = context.state
     async with acting_person(update, context) as acting:
         if acting is None:
             return
         person = acting.person
         if times is not None:
             acting.mark(await preferences.set_times(acting.session, person, times, acting.now))
-            saved = await schedules.times_of(acting.session, person.id)
-    state = context.state
+        saved = await schedules.times_of(acting.session, person.id)
+        when = when_reminders_come(state, person, saved, acting.now)
     lang = person.language
+    most = state.text(f"numbers.{schedules.MAX_DAILY_TIMES}", lang)
     if times is None:
-        await reply(
-            update,
-            context,
-            state.text(
-                "settings.times_usage",
-                lang,
-                most=state.text(f"numbers.{schedules.MAX_DAILY_TIMES}", lang),
-            ),
-        )
+        if args:
+            text = state.text("settings.times_usage", lang, most=most)
+        else:
+            text = state.text("settings.times_current", lang, most=most, when=when)
+        await reply(update, context, text)
         return
-    text = state.text(
-        "settings.times_set",
-        lang,
-        times=", ".join(_clock(t) for t in saved),
-        timezone=person.timezone,
-    )
+    text = state.text("settings.times_set", lang, when=when)
     await reply(update, context, text)
     await warn_if_quiet_covers(update, context, person, saved)
 
@@ -268,7 +265,9 @@ def summary(state: AppState, person: Person, times: list[time]) -> str:
             affirmations=on if person.wants_affirmations else off,
             practices=on if person.wants_practices else off,
             checkin_prompts=on if person.wants_checkin_prompts else off,
-        ),
+        )
+        # As "no days" says it: every kind off means nothing arrives.
+        + ("\n" + state.text("settings.kinds_none", lang) if sends_no_kind(person) else ""),
         checkin_buttons=state.text("settings.checkin_buttons", lang),
         audience=state.text(f"settings.audience_{person.audience.value}", lang),
         discreet=on if person.discreet_preview else off,
@@ -370,6 +369,25 @@ def _keep(acting: Acting, state: AppState, value: str | None) -> str | None:
     return "keepmenu" if changed else None
 
 
+def _section_hint(state: AppState, person: Person, section: str, times: list[time]) -> str:
+    """What a section is for and what else works there, above the summary ("" for none)."""
+    lang = person.language
+    match section:
+        case "tzmenu":
+            return state.text("settings.section.timezone", lang)
+        case "timesmenu":
+            shown = ", ".join(_clock(t) for t in times) or "-"
+            return state.text("settings.section.times", lang, times=shown)
+        case "quietmenu":
+            return state.text("settings.section.quiet", lang)
+        case "whomenu":
+            return state.text("settings.section.about_me", lang)
+        case "discreetmenu":
+            first_line = state.text("reminder.discreet_first_line", lang)
+            return state.text("settings.section.discreet", lang, first_line=first_line)
+    return ""
+
+
 async def settings_button(update: Update, context: BotContext) -> None:
     """Every set:... button: open a section, or change a setting and show the result."""
     query = update.callback_query
@@ -377,6 +395,12 @@ async def settings_button(update: Update, context: BotContext) -> None:
     if query is None or match is None:
         return
     action, value = match.group(1), match.group(2)
+    state = context.state
+    if action == "keep":
+        # "Keep as is" under the quiet-hours warning: nothing changes, and the offer goes.
+        lang = state.language_for(update.effective_user)
+        await finish_press(update, state.text("settings.quiet_kept", lang))
+        return
     async with acting_person(update, context) as acting:
         if acting is None:
             return
@@ -384,6 +408,9 @@ async def settings_button(update: Update, context: BotContext) -> None:
         was = person.audience
         if action.endswith("menu") or action == "main":
             section: str | None = action
+            if action == "tzmenu":
+                # Typing a city works here too: the next text is read as a timezone.
+                await ask(acting.session, person.telegram_user_id, Question.TIMEZONE, acting.now)
         elif action == "keep":
             section = _keep(acting, context.state, value)
         else:
@@ -391,7 +418,6 @@ async def settings_button(update: Update, context: BotContext) -> None:
         if person.audience is not was:  # a withdrawn answer leaves no trace in what was sent
             await retention.forget_answer(acting.session, context.state.catalog, person, was)
         times = await schedules.times_of(acting.session, person.id)
-    state = context.state
     lang = person.language
     if not section:
         await answer(update, state.text("answers.stale_button", lang))
@@ -405,8 +431,13 @@ async def settings_button(update: Update, context: BotContext) -> None:
     if markup is None:
         await answer(update, state.text("answers.stale_button", lang))
         return
-    note = None if action.endswith("menu") else state.text("answers.saved", lang)
-    await finish_press(update, summary(state, person, times), markup, note=note)
+    # Opening a section or going back changes nothing, so nothing is "Saved."
+    opened = action.endswith("menu") or action == "main"
+    note = None if opened else state.text("answers.saved", lang)
+    text = summary(state, person, times)
+    if hint := _section_hint(state, person, section, times):
+        text = hint + "\n\n" + text
+    await finish_press(update, text, markup, note=note)
     # Also after a move: quiet hours may have changed since the button was offered.
     if action in ("quiet", "times", "move"):
         await warn_if_quiet_covers(update, context, person, times)
