@@ -20,6 +20,7 @@ from sqlalchemy import select
 from reminderbot.services import schedules
 from reminderbot.services.pausing import PauseLength, is_paused
 from reminderbot.services.preferences import KIND_FLAGS
+from reminderbot.services.retention import RetentionPolicy
 from reminderbot.storage.models import ConsentState, Person, Schedule
 from reminderbot.telegram import callbacks
 from tests.support.harness import BotHarness, FakeClock
@@ -165,7 +166,9 @@ async def test_every_statement_matches_the_stored_rows(
     if rows.active:
         check_when(h, rows, said_last(h), clock)
     else:
-        assert said_last(h).startswith(h.text("onboarding.welcome", stored="").split("\n")[0])
+        assert said_last(h).startswith(
+            h.text("onboarding.welcome", stored="", kept="").split("\n")[0]
+        )
 
     # "Not now", under the welcome /start just showed (or, when on, the first one's button).
     rows = await stored(h)
@@ -186,7 +189,8 @@ async def test_every_statement_matches_the_stored_rows(
     elif not rows.active:
         assert said_last(h) == h.text("stop.already_stopped")
     else:
-        assert said_last(h) == h.text("stop.confirm")
+        inactive_days = RetentionPolicy.of(h.state.settings).words()["inactive_days"]
+        assert said_last(h) == h.text("stop.confirm", inactive_days=inactive_days)
         await h.press(ALEX, callbacks.STOP_CANCEL)
 
     # /delete: asks only when something is held, and says a partner will be told.
@@ -199,12 +203,12 @@ async def test_every_statement_matches_the_stored_rows(
         assert said_last(h) == h.text("delete.confirm_paired" if paired_now else "delete.confirm")
         await h.press(ALEX, callbacks.DELETE_CANCEL)
 
-    # /mydata: a file exactly when something is held.
+    # /mydata: its files (one to read, the same as JSON) exactly when something is held.
     rows = await stored(h)
     files = len(h.double.calls_to("sendDocument"))
     await h.command(ALEX, "/mydata")
-    sent_file = len(h.double.calls_to("sendDocument")) == files + 1
-    assert sent_file == (rows.person is not None)
+    sent_files = len(h.double.calls_to("sendDocument")) - files
+    assert sent_files == (2 if rows.person is not None else 0)
     if rows.person is None:
         assert said_last(h) == h.text("mydata.nothing")
 
