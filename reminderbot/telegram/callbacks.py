@@ -113,6 +113,9 @@ def settings_data(action: str, value: str | None = None) -> str:
     return f"set:{action}" if value is None else f"set:{action}:{value}"
 
 
+# set:asis: "Keep as is" under the quiet-hours warning; changes nothing.
+KEEP_AS_IS = settings_data("asis")
+
 # set:keep:90: keep my check-ins and notes 90 days (services/retention.py).
 KEEP = re.compile(r"^(\d{1,4})$")
 

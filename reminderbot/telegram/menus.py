@@ -165,7 +165,7 @@ def move_menu(
         ]
         for at, targets in moves
     ]
-    keep = [(state.text("buttons.keep_times", lang), callbacks.settings_data("keep"))]
+    keep = [(state.text("buttons.keep_times", lang), callbacks.KEEP_AS_IS)]
     return keyboard([*[row for row in rows if row], keep])
 
 

@@ -396,7 +396,7 @@ async def settings_button(update: Update, context: BotContext) -> None:
         return
     action, value = match.group(1), match.group(2)
     state = context.state
-    if action == "keep":
+    if query.data == callbacks.KEEP_AS_IS:
         # "Keep as is" under the quiet-hours warning: nothing changes, and the offer goes.
         lang = state.language_for(update.effective_user)
         await finish_press(update, state.text("settings.quiet_kept", lang))
