@@ -27,7 +27,7 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,7 @@ APPLICATION_KEY = web.AppKey("application", Application)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 SECRET_KEY = web.AppKey("secret", str)
 POLLING_KEY = web.AppKey("polling", bool)
+FETCHING_KEY: web.AppKey[Callable[[], bool]] = web.AppKey("fetching")
 # Telegram's updates are small; a larger body is refused with 413 before it is read.
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -99,12 +100,16 @@ def create_web_app(
     *,
     webhook_path: str | None = None,
     secret: str | None = None,
+    fetching: Callable[[], bool] | None = None,
 ) -> web.Application:
+    """``fetching``: whether long polling runs (serve's Poller); by default PTB's Updater."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[APPLICATION_KEY] = application
     app[INTAKE_KEY] = Intake()
     app[METRICS_KEY] = metrics
     app[POLLING_KEY] = webhook_path is None
+    if fetching is not None:
+        app[FETCHING_KEY] = fetching
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus)
     if webhook_path is not None:
@@ -135,6 +140,8 @@ def _bot_runs(request: web.Request) -> bool:
     if not application.running:
         return False
     if request.app[POLLING_KEY]:
+        if FETCHING_KEY in request.app:
+            return request.app[FETCHING_KEY]()
         return application.updater is not None and application.updater.running
     return True
 
