@@ -31,6 +31,8 @@ class CheckInResult(enum.Enum):
     # A tap older than the answer kept (Telegram numbered it lower): that answer stands.
     SUPERSEDED = "superseded"
     NOT_FOUND = "not_found"  # unknown delivery, or one that belongs to someone else
+    # This very tap was handled before (Telegram delivered it again): nothing changes.
+    REPEAT = "repeat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,11 @@ async def record(
     update_id: int | None = None,
 ) -> CheckInOutcome:
     """Keep ``mood`` as the answer to this reminder, unless a tap numbered higher than
-    ``update_id`` (Telegram's number for this tap) already set it."""
+    ``update_id`` (Telegram's number for this tap) already set it.
+
+    With ``update_id``, the tap is also recorded as handled in this transaction, after the
+    read (on SQLite the write lock is then held for the writes only); a tap recorded before
+    is a REPEAT and changes nothing."""
     # One statement for the usual tap: the person, their reminder and any earlier answer to it.
     query = (
         select(Person, Delivery, CheckIn)
@@ -69,6 +75,8 @@ async def record(
         .where(Person.telegram_user_id == telegram_user_id, Delivery.id == delivery_id)
     )
     found = (await session.execute(query)).one_or_none()
+    if update_id is not None and not await repositories.record_handled(session, update_id, now):
+        return CheckInOutcome(CheckInResult.REPEAT)
     if found is None:
         # Someone else's reminder looks exactly like a missing one: nothing leaks either way.
         person = await repositories.person_by_telegram_id(session, telegram_user_id)

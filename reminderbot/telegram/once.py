@@ -17,7 +17,10 @@ transaction and changes nothing. The number says nothing about anyone; rows go a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +39,23 @@ KEEP_FOR = timedelta(days=2)
 # Old numbers are deleted in the same transaction as a new one, at most this often per process.
 FORGET_EVERY = timedelta(hours=1)
 FORGOTTEN_AT_KEY = "handled_updates_forgotten_at"
+WRITER_KEY = "sqlite_writer"
+
+
+@contextlib.asynccontextmanager
+async def one_writer(context: BotContext) -> AsyncIterator[None]:
+    """Around a short transaction that writes for an update: on SQLite, one at a time in this
+    process. SQLite has one write lock; a burst of updates on many connections, each waiting
+    for it with a busy time-out, starve each other past that time-out ("database is locked",
+    which a person would hear as the database being down). In turn here, each waits only for
+    the others' few statements. PostgreSQL locks rows, so nothing waits here."""
+    engine = context.state.sessions.kw.get("bind")
+    if engine is None or engine.dialect.name != "sqlite":
+        yield
+        return
+    lock: asyncio.Lock = context.bot_data.setdefault(WRITER_KEY, asyncio.Lock())
+    async with lock:
+        yield
 
 
 async def drop_repeat(update: Update, context: BotContext) -> None:
@@ -85,7 +105,7 @@ async def record_handled(update: Update, context: BotContext) -> None:
     state = context.state
     now = state.now()
     try:
-        async with state.sessions.begin() as session:
+        async with one_writer(context), state.sessions.begin() as session:
             await repositories.record_handled(session, update.update_id, now)
             forgotten: datetime | None = context.bot_data.get(FORGOTTEN_AT_KEY)
             if forgotten is None or not forgotten <= now < forgotten + FORGET_EVERY:

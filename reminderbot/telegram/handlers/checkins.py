@@ -42,12 +42,16 @@ async def checkin_button(update: Update, context: BotContext) -> None:
     delivery_id, tapped = int(match.group(1)), MOODS_BY_CODE[match.group(2)]
     now = state.now()
     chat = update.effective_chat
-    async with state.sessions.begin() as session:
-        if not await once.first_delivery(session, update, context, now):
-            return
+    async with once.one_writer(context), state.sessions.begin() as session:
+        # Recorded as handled in this same transaction (telegram/once): a repeat delivery
+        # of a tap already kept comes back as REPEAT and changes nothing.
         outcome = await checkins.record(
             session, user.id, delivery_id, tapped, now, update_id=update.update_id
         )
+        if outcome.result is CheckInResult.REPEAT:
+            once.recorded(context)
+            log.info("update delivered again, already handled: update_id=%s", update.update_id)
+            return
         person = outcome.person
         # fallback.person_wrote leaves taps to this transaction, which reads the person anyway.
         if person is not None and not person.reachable and chat is not None:
