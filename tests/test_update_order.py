@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -15,10 +16,12 @@ from reminderbot.services import checkins
 from reminderbot.services.checkins import ORDERED_WITHIN, CheckInResult
 from reminderbot.services.sharing import SharingLevel
 from reminderbot.storage import repositories
+from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import CheckIn, HandledUpdate, Mood
 from reminderbot.telegram import once
 from reminderbot.telegram.once import KEEP_FOR
 from tests.support import factories
+from tests.support.botdouble import BotDouble
 from tests.support.harness import BotHarness, FakeClock
 from tests.test_couples import (
     ALEX,
@@ -167,3 +170,52 @@ async def test_old_numbers_are_forgotten_at_most_once_an_hour(
     await harness.command(ALEX, "/help")
     async with harness.state.sessions.begin() as session:
         assert len((await session.execute(select(HandledUpdate))).scalars().all()) == 2
+
+
+class PartnerLineHeld(BotDouble):
+    """Holds the first line to the partner until released, as a slow Telegram would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def do_request(self, url: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        data = args[0] if args else kwargs.get("request_data")
+        params = data.parameters if data is not None else {}
+        to_sam = url.endswith("/sendMessage") and params.get("chat_id") == SAM
+        if to_sam and self.armed and not self.holding.is_set():
+            self.holding.set()
+            await self.release.wait()
+        return await super().do_request(url, method, *args, **kwargs)
+
+
+async def test_the_partner_ends_up_seeing_the_newer_answer_changed_on_another_instance(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """The first shared line is still on its way when another instance changes the answer
+    and finds no line to edit yet: the partner still ends up reading the newer answer."""
+    telegram = PartnerLineHeld()
+    async with (
+        BotHarness.running(sessions, clock, double=telegram) as first,
+        BotHarness.running(sessions, clock, double=telegram) as second,
+    ):
+        await pair(first)
+        await choose_sharing(first, ALEX, SharingLevel.ALL)
+        delivery_id = await deliver_reminder(first, clock, ALEX)
+        heavy, steady = tap(first, delivery_id, Mood.HEAVY), tap(first, delivery_id, Mood.STEADY)
+        before = len(calls_to_chat(first, SAM))
+        telegram.armed = True
+        heavy_handled = asyncio.create_task(first.process(heavy))
+        await asyncio.wait_for(telegram.holding.wait(), 10)
+        await second.process(steady)
+        telegram.release.set()
+        await asyncio.wait_for(heavy_handled, 10)
+        assert await kept(first) == [Mood.STEADY]
+        lines = [
+            c
+            for c in calls_to_chat(first, SAM)[before:]
+            if c.method in ("sendMessage", "editMessageText")
+        ]
+        assert lines[-1].params["text"] == shared_line(first, "sharing.partner_checked_in.steady")
