@@ -301,3 +301,36 @@ async def test_taps_of_one_person_sent_to_three_replicas_at_once_end_with_the_la
             assert state.violations == []
     finally:
         await engine.dispose()
+
+
+# --------------------------------------------------------------------------- long polling
+async def test_kill_9_of_a_polling_process_loses_no_update_it_fetched(
+    tmp_path: Path, words: Words, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Long polling confirms an update (the next getUpdates' offset) only once it is handled:
+    what a killed process had fetched but not finished is fetched again, and what it had
+    finished changes nothing the second time."""
+    for name, value in FAST.items():
+        monkeypatch.setenv(name, value)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'polling.db'}"
+    engine = create_engine(url)
+    try:
+        async with Sandbox.open(url) as sandbox:
+            await sandbox.start_bot()
+            await reminded(sandbox, engine, BURST)
+            taps = tap_everyone(sandbox, words, BURST, "buttons.mood_open")
+            await eventually_async(lambda: _at_least_checked_in(engine, BURST // 4), seconds=60)
+            await sandbox.kill_bot()
+            assert len(await checked_in(engine)) < BURST, "all handled before the kill"
+
+            await sandbox.start_bot()
+            await eventually_async(lambda: _all_checked_in(engine, BURST), seconds=90)
+            assert set((await checked_in(engine)).values()) == {Mood.OPEN}
+            await eventually(lambda: not sandbox.state.updates, seconds=30)  # all confirmed
+            assert_no_second_effect(sandbox, words, taps)
+    finally:
+        await engine.dispose()
+
+
+async def _at_least_checked_in(engine: AsyncEngine, people: int) -> bool:
+    return len(await checked_in(engine)) >= people
