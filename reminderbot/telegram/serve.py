@@ -107,14 +107,17 @@ class Poller:
     async def run(self) -> None:
         """Fetch and handle until cancelled or told of a conflict; never raises otherwise."""
         bot = self.application.bot
-        # A webhook set before (webhook mode, another replica) would make getUpdates fail.
-        await bot.delete_webhook(drop_pending_updates=False)
         self.running = True
         delay = RETRY_FIRST_SECONDS
+        webhook_removed = False
         try:
             while True:
                 offset = self._offset()
                 try:
+                    if not webhook_removed:
+                        # A webhook set before (webhook mode) would make getUpdates fail.
+                        await bot.delete_webhook(drop_pending_updates=False)
+                        webhook_removed = True
                     updates = await bot.get_updates(
                         offset=offset,
                         timeout=0 if self._in_hand else POLL_SECONDS,
@@ -148,12 +151,19 @@ class Poller:
 
     def _take(self, update: Update) -> None:
         self._newest = update.update_id
-        application = self.application
-        task = asyncio.create_task(
-            application.update_processor.process_update(update, application.process_update(update))
-        )
+        task = asyncio.create_task(self._handle(update))
         self._in_hand[update.update_id] = task
         task.add_done_callback(lambda _: self._in_hand.pop(update.update_id, None))
+
+    async def _handle(self, update: Update) -> None:
+        application = self.application
+        try:
+            await application.update_processor.process_update(
+                update, application.process_update(update)
+            )
+        except Exception as exc:
+            # Handlers' own errors end in handlers/errors.on_error; this is anything else.
+            log.error("update_id=%s not handled (%s)", update.update_id, type(exc).__name__)
 
     async def finish(self, deadline: _Deadline) -> None:
         """After the loop ended: let updates in hand finish (bounded), then tell Telegram what
