@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from reminderbot.delivery.reminder import checkin_data
 from reminderbot.services import checkins
@@ -19,6 +19,7 @@ from reminderbot.storage import repositories
 from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import CheckIn, HandledUpdate, Mood
 from reminderbot.telegram import once
+from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.once import KEEP_FOR
 from tests.support import factories
 from tests.support.botdouble import BotDouble
@@ -146,30 +147,24 @@ async def test_for_someone_who_never_said_yes_only_the_update_number_is_kept(
         rows = (await session.execute(select(HandledUpdate))).scalars().all()
     assert len(rows) == 3
     assert {c.name for c in HandledUpdate.__table__.columns} == {"update_id", "handled_at"}
-    # And it goes after a few days, with the next update recorded.
-    clock.advance(seconds=KEEP_FOR.total_seconds() + 3600 * 2)
-    harness.application.bot_data.pop(once.FORGOTTEN_AT_KEY, None)
-    await harness.command(stranger, "/help")
-    async with harness.state.sessions.begin() as session:
-        left = (await session.execute(select(HandledUpdate.handled_at))).scalars().all()
-    assert left == [clock()]
 
 
-async def test_old_numbers_are_forgotten_at_most_once_an_hour(
+async def test_numbers_older_than_two_days_are_forgotten_by_the_hourly_job(
     harness: BotHarness, clock: FakeClock
 ) -> None:
     await harness.command(ALEX, "/help")
-    async with harness.state.sessions.begin() as session:
-        await session.execute(
-            update(HandledUpdate).values(handled_at=clock() - KEEP_FOR - timedelta(hours=1))
-        )
-    await harness.command(ALEX, "/help")  # within the hour: nothing deleted yet
-    async with harness.state.sessions.begin() as session:
-        assert len((await session.execute(select(HandledUpdate))).scalars().all()) == 2
-    clock.advance(seconds=3601)
+    clock.advance(seconds=KEEP_FOR.total_seconds() - 60)
     await harness.command(ALEX, "/help")
+    clock.advance(seconds=120)  # the first is now older than KEEP_FOR, the second is not
+    job = harness.application.job_queue
+    assert job is not None
+    (forget,) = job.get_jobs_by_name("forget-handled-updates")
+    assert forget.job.trigger.interval == once.FORGET_EVERY
+    context = BotContext.from_job(forget, harness.application)
+    await once.forget_old(context)
     async with harness.state.sessions.begin() as session:
-        assert len((await session.execute(select(HandledUpdate))).scalars().all()) == 2
+        left = (await session.execute(select(HandledUpdate.handled_at))).scalars().all()
+    assert left == [clock() - timedelta(seconds=120)]
 
 
 class PartnerLineHeld(BotDouble):

@@ -225,6 +225,15 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
             name="partner-lines",
             job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
+    if application.job_queue is not None:
+        # Numbers of handled updates are kept only as long as Telegram may send one again.
+        application.job_queue.run_repeating(
+            once.forget_old,
+            interval=once.FORGET_EVERY,
+            first=60.0,
+            name="forget-handled-updates",
+            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        )
     if application.job_queue is not None and state.settings.weekly_summary:
         application.job_queue.run_daily(
             _weekly_summary_job,

@@ -3,7 +3,7 @@
 A webhook update is answered 200 only after it is handled (``telegram/web.py``), and a polled
 one is confirmed only after its batch is handled (``telegram/serve.py``); so after a crash, a
 stop or a time-out Telegram sends it again. Its ``update_id`` is recorded in
-``handled_updates``:
+``handled_updates`` (old numbers go with ``forget_old``, a job):
 
 - inside the transaction that makes the update's effect (``acting.acting_person``, the check-in
   tap), so the effect and the record commit together or not at all;
@@ -36,9 +36,8 @@ log = logging.getLogger(__name__)
 
 # Telegram stops re-sending an update within a day; two leave a margin and no more.
 KEEP_FOR = timedelta(days=2)
-# Old numbers are deleted in the same transaction as a new one, at most this often per process.
+# How often each instance deletes old numbers (app._post_init schedules forget_old).
 FORGET_EVERY = timedelta(hours=1)
-FORGOTTEN_AT_KEY = "handled_updates_forgotten_at"
 WRITER_KEY = "sqlite_writer"
 
 
@@ -103,14 +102,20 @@ async def record_handled(update: Update, context: BotContext) -> None:
     if context.update_recorded:
         return
     state = context.state
-    now = state.now()
     try:
         async with one_writer(context), state.sessions.begin() as session:
-            await repositories.record_handled(session, update.update_id, now)
-            forgotten: datetime | None = context.bot_data.get(FORGOTTEN_AT_KEY)
-            if forgotten is None or not forgotten <= now < forgotten + FORGET_EVERY:
-                await repositories.forget_handled_before(session, now - KEEP_FOR)
-                context.bot_data[FORGOTTEN_AT_KEY] = now
+            await repositories.record_handled(session, update.update_id, state.now())
     except DATABASE_ERRORS as exc:
         # It was handled and answered; a repeat would be answered again, nothing worse.
         log.warning("handled update not recorded: error=%s", type(exc).__name__)
+
+
+async def forget_old(context: BotContext) -> None:
+    """A job, every FORGET_EVERY on each instance: numbers older than KEEP_FOR go (one
+    DELETE on an index; several instances doing it at once do no harm)."""
+    state = context.state
+    try:
+        async with one_writer(context), state.sessions.begin() as session:
+            await repositories.forget_handled_before(session, state.now() - KEEP_FOR)
+    except DATABASE_ERRORS as exc:
+        log.warning("old update numbers not forgotten yet: error=%s", type(exc).__name__)
