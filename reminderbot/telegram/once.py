@@ -48,7 +48,7 @@ async def one_writer(context: BotContext) -> AsyncIterator[None]:
     for it with a busy time-out, starve each other past that time-out ("database is locked",
     which a person would hear as the database being down). In turn here, each waits only for
     the others' few statements. PostgreSQL locks rows, so nothing waits here."""
-    engine = context.state.sessions.kw.get("bind")
+    engine = getattr(context.state.sessions, "kw", {}).get("bind")
     if engine is None or engine.dialect.name != "sqlite":
         yield
         return
@@ -65,7 +65,7 @@ async def drop_repeat(update: Update, context: BotContext) -> None:
     if query is not None and CHECKIN.match(query.data or ""):
         return
     try:
-        async with context.state.sessions() as session:
+        async with context.state.sessions.begin() as session:
             seen = await repositories.was_handled(session, update.update_id)
     except DATABASE_ERRORS as exc:
         # The handlers meet the outage themselves and say so; nothing is decided here.
