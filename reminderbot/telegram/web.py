@@ -190,6 +190,9 @@ def _update_from(body: bytes, application: Application) -> Update | None:  # typ
         update = Update.de_json(data, application.bot)
         if update is None:
             raise TypeError("empty")
+        # PTB does not check types; the number is stored (telegram/once.py), so it must be one.
+        if not isinstance(update.update_id, int) or isinstance(update.update_id, bool):
+            raise TypeError("update_id is not a number")
     # Anything at all: the body is a stranger's, and what the parsers raise on it is not a
     # closed list (ValueError, TypeError, KeyError, RecursionError for deep nesting, ...).
     except Exception as exc:
