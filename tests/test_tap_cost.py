@@ -22,9 +22,10 @@ from tests.support.botdouble import BotDouble
 from tests.support.harness import BotHarness, FakeClock
 
 ALEX = 6301
-# A first tap reads the person, the delivery and any earlier answer (one SELECT), inserts the
-# check-in and opens its note window (closing any other); a changed tap updates instead.
-MOST_STATEMENTS = 3
+# A first tap records its update's number (so a second delivery of it changes nothing),
+# reads the person, the delivery and any earlier answer (one SELECT), inserts the check-in
+# (one INSERT that becomes an UPDATE for a changed tap) and opens its note window.
+MOST_STATEMENTS = 4
 
 
 @dataclass

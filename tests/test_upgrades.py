@@ -124,6 +124,13 @@ def _read(connection: Connection) -> Snapshot:
     return snapshot
 
 
+def _numbered_by_the_database(table: Table, column: Any) -> bool:
+    """A row id the database assigns. A BIGINT key (a number Telegram gave, such as
+    handled_updates.update_id) is always given by the bot, though reflection may call it
+    autoincrement."""
+    return column is table.autoincrement_column and not isinstance(column.type, BigInteger)
+
+
 def _fill(connection: Connection) -> None:
     """ROWS_PER_FILL more rows in every table, parents before children."""
     dialect = connection.dialect.name
@@ -135,7 +142,7 @@ def _fill(connection: Connection) -> None:
             values = {
                 column.name: _value(table, column, n, dialect, rows)
                 for column in table.columns
-                if column is not table.autoincrement_column
+                if not _numbered_by_the_database(table, column)
             }
             inserted = connection.execute(table.insert().values(values).returning(*table.columns))
             row = dict(inserted.mappings().one())

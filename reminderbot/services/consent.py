@@ -82,6 +82,7 @@ STORED_LINES: dict[str, tuple[str, ...]] = {
         "checkins.mood",
         "checkins.created_at",
         "checkins.updated_at",
+        "checkins.update_id",
     ),
     "notes": ("checkins.note", "checkins.note_open_until"),
     "partner": (

@@ -252,6 +252,9 @@ class CheckIn(Base):
     note_open_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The update (Telegram's number for the tap) that set ``mood``: a tap numbered lower, reaching
+    # another instance later, never overwrites it. Empty for answers kept before it was recorded.
+    update_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Couple(Base):
@@ -297,3 +300,15 @@ class PartnerNotice(Base):
     sent_at: Mapped[datetime | None]
     # The line as it stands in the receiver's chat: a changed answer edits it, never adds one.
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class HandledUpdate(Base):
+    """An update whose effect is committed: Telegram sends an update again after a crash or a
+    non-200 answer, and that second delivery changes nothing. Only Telegram's number for the
+    update is kept, which says nothing about anyone; rows are forgotten after a few days
+    (``telegram/once.py``), long after Telegram stops re-sending."""
+
+    __tablename__ = "handled_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    handled_at: Mapped[datetime] = mapped_column(index=True)

@@ -13,6 +13,7 @@ from telegram import Update
 
 from reminderbot.storage import repositories
 from reminderbot.storage.models import ConsentState, Person
+from reminderbot.telegram import once
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.replies import answer, reply
 
@@ -43,22 +44,34 @@ async def acting_person(
     row for them), in one transaction that commits when the block ends; then any reminder
     already claimed for the people it marked re-reads them.
 
-    Otherwise None, after pointing them to /start: the block has nothing to do."""
+    Otherwise None, after pointing them to /start: the block has nothing to do. None too,
+    silently, for an update delivered again whose effect is already committed (telegram/once):
+    the update's number is recorded in this same transaction.
+    """
     user = update.effective_user
     if user is None:
         yield None
         return
     state = context.state
     acting: Acting | None = None
+    repeat = False
     async with state.sessions.begin() as session:
         person = await repositories.person_by_telegram_id(session, user.id)
         if person is not None and (allow_stopped or person.consent is ConsentState.GIVEN):
-            acting = Acting(session, person, state.now())
-            yield acting
+            now = state.now()
+            if await once.first_delivery(session, update, context, now):
+                acting = Acting(session, person, now)
+                yield acting
+            else:
+                repeat = True
     if acting is not None:
+        once.recorded(context)
         # Committed: the dispatcher may hold a snapshot of these people taken before.
         for person_id in acting.changed:
             state.person_changes.mark(person_id)
+        return
+    if repeat:
+        yield None
         return
     lang = state.language_for(user, person)
     if update.callback_query is not None:

@@ -33,7 +33,7 @@ from reminderbot.delivery.reminder import CHECKIN, PAUSE_FROM_REMINDER
 from reminderbot.delivery.shared_rate import leader_for
 from reminderbot.metrics import SENT, Metrics, TickFigures
 from reminderbot.services import stats
-from reminderbot.telegram import callbacks, notices, retention
+from reminderbot.telegram import callbacks, notices, once, retention
 from reminderbot.telegram.concurrency import PerPersonUpdates
 from reminderbot.telegram.contacts import support_contacts
 from reminderbot.telegram.context import METRICS_KEY, STATE_KEY, AppState, BotContext
@@ -85,7 +85,11 @@ ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
 
 def _register(application: Application) -> None:  # type: ignore[type-arg]
     private = filters.ChatType.PRIVATE
-    # Group -3, first of all: count every update by kind for /metrics (nothing else about it).
+    # Group -4, first of all: an update delivered again whose effect is committed goes no
+    # further (telegram/once.py); group 2, last: any other handled update is recorded so.
+    application.add_handler(TypeHandler(Update, once.drop_repeat), group=-4)
+    application.add_handler(TypeHandler(Update, once.record_handled), group=2)
+    # Group -3: count every update by kind for /metrics (nothing else about it).
     application.add_handler(TypeHandler(Update, _count_update), group=-3)
     # Group -2, the gatekeeper: outside private chats we answer once and store nothing.
     application.add_handler(TypeHandler(Update, fallback.private_chats_only), group=-2)
@@ -227,6 +231,16 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
             retention.retention_job,
             time=state.settings.retention_time.replace(tzinfo=UTC),
             name="retention",
+            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        )
+    if application.job_queue is not None:
+        # Numbers of handled updates are kept only as long as Telegram may send one again.
+        application.job_queue.run_repeating(
+            once.forget_old,
+            interval=once.FORGET_EVERY,
+            first=60.0,
+            name="forget-handled-updates",
+            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
     if application.job_queue is not None and state.settings.weekly_summary:
         application.job_queue.run_daily(

@@ -42,6 +42,10 @@ class AppState:
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    # One context per update: set once the update's id was recorded in the transaction that
+    # made its effect (telegram/once.py), so no second record is written.
+    update_recorded: bool = False
+
     @property
     def state(self) -> AppState:
         return cast(AppState, self.application.bot_data[STATE_KEY])

@@ -126,14 +126,20 @@ async def share_checkin(context: BotContext, outcome: CheckInOutcome) -> None:
         # No partner, so nothing to tell (unpairing dropped any held line): no transaction.
         return
     state = context.state
-    try:
-        async with state.sessions.begin() as session:
-            notices = await sharing.share_checkin(session, outcome.checkin.id, state.now())
-    except DATABASE_ERRORS as exc:
-        # The check-in itself is kept; only the line to the partner is not sent.
-        log.error("check-in %s not shared: %s", outcome.checkin.id, type(exc).__name__)
-        return
-    await send_notices(context.bot, state, notices)
+    for _ in range(2):
+        try:
+            async with state.sessions.begin() as session:
+                notices = await sharing.share_checkin(session, outcome.checkin.id, state.now())
+        except DATABASE_ERRORS as exc:
+            # The check-in itself is kept; only the line to the partner is not sent.
+            log.error("check-in %s not shared: %s", outcome.checkin.id, type(exc).__name__)
+            return
+        await send_notices(context.bot, state, notices)
+        if not any(n.record_id is not None and n.edit_message_id is None for n in notices):
+            break
+        # A first line went out. With several instances the answer may have changed
+        # meanwhile, and the instance that changed it found no line to edit yet: look once
+        # more, now that this line's id is kept (no change: nothing is sent).
     await _tell_the_sharer(context, outcome)
 
 

@@ -1,9 +1,18 @@
 """``reminderbot run``'s life: start, serve until a stop signal or a fatal answer, stop cleanly.
 
 The order follows python-telegram-bot's own ``run_polling`` (initialize, post_init, fetch
-updates, start; then the reverse), with two additions it cannot make: the bot's own HTTP server
-(health, metrics, webhook) runs alongside, and a 409 Conflict from getUpdates, which means that
-another process polls with the same token, stops this one instead of fighting it forever.
+updates, start; then the reverse), with three changes it cannot make:
+
+- the bot's own HTTP server (health, metrics, webhook) runs alongside;
+- long polling is our own small loop (``Poller``) instead of PTB's Updater, which tells Telegram
+  an update was received (the next getUpdates' offset) before handling it: here an update is
+  confirmed only once it and every update before it were handled, so a crash loses nothing
+  fetched, and the repeat a restart fetches again changes nothing (``telegram/once.py``); a 409
+  Conflict, which means that another process polls with the same token, stops this one
+  instead of fighting it forever;
+- stopping is bounded (``STOP_BUDGET``, under Docker's 10 s): new webhook updates get 503 at
+  once, updates in hand may finish, then the Application stops; what cannot finish in time is
+  handed back (Telegram sends the update again, a claimed reminder waits for its lease).
 """
 
 from __future__ import annotations
@@ -12,17 +21,19 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram.error import BadRequest, Conflict, Forbidden, TelegramError
+from telegram import Update
+from telegram.error import BadRequest, Conflict, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
 
 from reminderbot import __version__
 from reminderbot.config import Settings
 from reminderbot.telegram.app import ALLOWED_UPDATES, metrics_of
-from reminderbot.telegram.web import create_web_app
+from reminderbot.telegram.web import create_web_app, intake_of
 
 log = logging.getLogger("reminderbot")
 
@@ -31,13 +42,24 @@ CONFLICT = (
     "run one polling process per bot, or set REMINDERBOT_WEBHOOK_URL to run several instances."
 )
 
+# Seconds Telegram holds a getUpdates open while there is nothing new (PTB's default too).
+POLL_SECONDS = 10
+# While an update is still being handled, Telegram would hand it back at once: ask again after
+# this pause (or sooner, when one finishes), so others' updates keep flowing meanwhile.
+IN_HAND_PAUSE = 0.5
+# A failed getUpdates is tried again after this, growing by half each time up to the cap.
+RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 1.0, 30.0
+
+# Stopping takes at most STOP_SECONDS in all, under the 10 s Docker and compose give before
+# SIGKILL; each step has its own cap within what is left.
+STOP_SECONDS = 8.5
+IN_HAND_SECONDS = 3.5  # updates being handled may finish (their 200 or their confirmation)
+APPLICATION_SECONDS = 2.5  # the Application: the reminder run in progress, other jobs
+CLOSING_SECONDS = 1.0  # each of: the HTTP server, the Bot API client, the database
+
 
 class ServeError(Exception):
     """Start-up or running cannot go on; the message is one sentence for the operator."""
-
-
-class _PollingConflict(Exception):
-    """Ends the polling task after a 409 Conflict."""
 
 
 @dataclass
@@ -55,6 +77,143 @@ def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
+class Poller:
+    """Long polling that tells Telegram an update arrived only once it has been handled.
+
+    getUpdates' ``offset`` confirms every update below it. It is set to the oldest update still
+    being handled (or one past the newest when none is), so a process killed at any moment
+    is sent again whatever it had not finished. Updates are handled side by side through the
+    Application's update processor, one person's in order, as webhook updates are.
+    """
+
+    def __init__(
+        self,
+        application: Application,  # type: ignore[type-arg]
+        on_conflict: Callable[[], None],
+    ) -> None:
+        self.application = application
+        self.on_conflict = on_conflict
+        self.running = False
+        self.conflicted = False
+        self._in_hand: dict[int, asyncio.Task[None]] = {}
+        self._newest = 0  # the newest update_id taken in hand
+        self._told: int | None = None  # the offset Telegram last received
+
+    def _offset(self) -> int | None:
+        if self._in_hand:
+            return min(self._in_hand)
+        return self._newest + 1 if self._newest else None
+
+    async def run(self) -> None:
+        """Fetch and handle until cancelled or told of a conflict; never raises otherwise."""
+        bot = self.application.bot
+        self.running = True
+        delay = RETRY_FIRST_SECONDS
+        webhook_removed = False
+        try:
+            while True:
+                offset = self._offset()
+                try:
+                    if not webhook_removed:
+                        # A webhook set before (webhook mode) would make getUpdates fail.
+                        await bot.delete_webhook(drop_pending_updates=False)
+                        webhook_removed = True
+                    updates = await bot.get_updates(
+                        offset=offset,
+                        timeout=0 if self._in_hand else POLL_SECONDS,
+                        allowed_updates=ALLOWED_UPDATES,
+                    )
+                except Conflict:
+                    # Stop at once: one more getUpdates (a retry, or a confirmation on the way
+                    # out) would end the other process's poll in turn.
+                    self.conflicted = True
+                    self.on_conflict()
+                    return
+                except TelegramError as exc:
+                    log.warning("fetching updates failed (%s); retrying", type(exc).__name__)
+                    wait = _seconds(exc.retry_after) if isinstance(exc, RetryAfter) else delay
+                    await asyncio.sleep(wait)
+                    delay = min(delay * 1.5, RETRY_MOST_SECONDS)
+                    continue
+                delay = RETRY_FIRST_SECONDS
+                self._told = offset
+                for update in updates:
+                    if update.update_id > self._newest:  # not one already in hand
+                        self._take(update)
+                if self._in_hand:
+                    await asyncio.wait(
+                        self._in_hand.values(),
+                        timeout=IN_HAND_PAUSE,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+        finally:
+            self.running = False
+
+    def _take(self, update: Update) -> None:
+        self._newest = update.update_id
+        task = asyncio.create_task(self._handle(update))
+        self._in_hand[update.update_id] = task
+        task.add_done_callback(lambda _: self._in_hand.pop(update.update_id, None))
+
+    async def _handle(self, update: Update) -> None:
+        application = self.application
+        try:
+            await application.update_processor.process_update(
+                update, application.process_update(update)
+            )
+        except Exception as exc:
+            # Handlers' own errors end in handlers/errors.on_error; this is anything else.
+            log.error("update_id=%s not handled (%s)", update.update_id, type(exc).__name__)
+
+    async def finish(self, deadline: _Deadline) -> None:
+        """After the loop ended: let updates in hand finish (bounded), then tell Telegram what
+        was handled, so a restart does not fetch it again. What did not finish is not
+        confirmed: Telegram hands it out again."""
+        if self._in_hand:
+            in_hand = list(self._in_hand.values())
+            _, pending = await asyncio.wait(in_hand, timeout=deadline.left(IN_HAND_SECONDS))
+            if pending:
+                log.warning(
+                    "stopping: %d update(s) still being handled were cut off; "
+                    "Telegram sends them again",
+                    len(pending),
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=deadline.left(CLOSING_SECONDS))
+        offset = self._offset()
+        if self.conflicted or offset is None or offset == self._told:
+            return
+        with contextlib.suppress(TelegramError, TimeoutError):
+            async with asyncio.timeout(deadline.left(CLOSING_SECONDS)):
+                await self.application.bot.get_updates(offset=offset, timeout=0, limit=1)
+
+
+@dataclass
+class _Deadline:
+    at: float
+
+    def left(self, cap: float) -> float:
+        return max(0.1, min(cap, self.at - asyncio.get_running_loop().time()))
+
+
+def _seconds(wait: object) -> float:
+    """RetryAfter's wait: an int or a timedelta, depending on PTB's settings."""
+    total = getattr(wait, "total_seconds", None)
+    return float(total() if callable(total) else wait)  # type: ignore[arg-type]
+
+
+async def _bounded(step: str, seconds: float, work: Callable[[], object]) -> None:
+    """Run one step of stopping for at most ``seconds``; past that, log and go on."""
+    try:
+        async with asyncio.timeout(seconds):
+            result = work()
+            if asyncio.iscoroutine(result):
+                await result
+    except TimeoutError:
+        log.warning("stopping: %s took longer than %.1f s and was cut off", step, seconds)
+
+
 async def serve(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
     """Run until SIGINT or SIGTERM; raise ServeError for what the operator must fix."""
     stop = _Stop()
@@ -62,34 +221,27 @@ async def serve(application: Application, settings: Settings) -> None:  # type: 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.event.set)
 
-    def polling_error(exc: TelegramError) -> None:
-        if isinstance(exc, Conflict):
-            stop.fatal(CONFLICT)
-            # Raising ends PTB's retry loop at once: one more getUpdates (a retry, or the
-            # clean-up call on stop) would end the other process's poll in turn.
-            raise _PollingConflict from exc
-        else:
-            # PTB would log a full traceback each time; it retries by itself.
-            log.warning("fetching updates failed (%s); retrying", type(exc).__name__)
-
     webhook_url = settings.webhook_url
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     listen = settings.listen_host_port
+    poller = None if webhook_url else Poller(application, lambda: stop.fatal(CONFLICT))
+    web_app = create_web_app(
+        application,
+        metrics_of(application),
+        webhook_path=webhook_path(webhook_url) if webhook_url else None,
+        secret=secret,
+        fetching=(lambda: poller.running) if poller is not None else None,
+    )
+    intake = intake_of(web_app)
     # No server unless asked (REMINDERBOT_LISTEN) or needed (webhook mode): two bots on a host,
-    # or a bot beside the sandbox, never fight over a port.
+    # or a bot beside the sandbox, never fight over a port. Requests still open when the server
+    # closes were given IN_HAND_SECONDS already.
     runner = (
-        web.AppRunner(
-            create_web_app(
-                application,
-                metrics_of(application),
-                webhook_path=webhook_path(webhook_url) if webhook_url else None,
-                secret=secret,
-            ),
-            access_log=None,
-        )
+        web.AppRunner(web_app, access_log=None, shutdown_timeout=0.5)
         if listen is not None
         else None
     )
+    polling: asyncio.Task[None] | None = None
     await application.initialize()
     try:
         if application.post_init is not None:
@@ -120,28 +272,57 @@ async def serve(application: Application, settings: Settings) -> None:  # type: 
                 ) from exc
             mode = "webhook"
         else:
-            assert application.updater is not None
-            await application.updater.start_polling(
-                allowed_updates=ALLOWED_UPDATES,
-                drop_pending_updates=False,
-                error_callback=polling_error,
-            )
+            assert poller is not None
+            polling = asyncio.create_task(poller.run(), name="reminderbot-polling")
             mode = "long polling"
         await application.start()
         log.info("reminderbot %s started (%s); %s", __version__, mode, served)
+        if polling is not None:
+            # Polling that ends by itself (a conflict) stops the process too.
+            polling.add_done_callback(lambda _: stop.event.set())
         await stop.event.wait()
     finally:
         log.info("reminderbot stopping")
-        if application.updater is not None and application.updater.running:
-            with contextlib.suppress(_PollingConflict):
-                await application.updater.stop()
+        deadline = _Deadline(loop.time() + STOP_SECONDS)
+        # 1. No new updates: a webhook POST is a 503 from now on (Telegram sends it again).
+        intake.refuse_new()
+        # >>> MERGE (issue 19, edges-delivery): call telegram.app.begin_shutdown(application)
+        # >>> here, first of all: the dispatcher stops between chunks and releases unsent claims.
+        # 2. Updates in hand may finish: their 200 goes out, or their confirmation to Telegram.
+        if polling is not None:
+            polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+        if poller is not None:
+            await poller.finish(deadline)
+        if not await intake.drained(deadline.left(IN_HAND_SECONDS)):
+            log.warning(
+                "stopping: %d webhook update(s) still being handled were cut off; "
+                "Telegram sends them again",
+                intake.in_hand,
+            )
+        # 3. The Application: nothing waits on its update queue (neither mode puts anything
+        # there), so this waits only for the jobs running, the reminder run among them.
         if application.running:
-            await application.stop()
+            await _bounded(
+                "the reminder run in progress",
+                deadline.left(APPLICATION_SECONDS),
+                application.stop,
+            )
         if runner is not None:
-            await runner.cleanup()
-        await application.shutdown()
+            await _bounded(
+                "closing the HTTP server", deadline.left(CLOSING_SECONDS), runner.cleanup
+            )
+        await _bounded(
+            "closing the Bot API client", deadline.left(CLOSING_SECONDS), application.shutdown
+        )
         if application.post_shutdown is not None:
-            await application.post_shutdown(application)
+            post_shutdown = application.post_shutdown
+            await _bounded(
+                "releasing the database",
+                deadline.left(CLOSING_SECONDS),
+                lambda: post_shutdown(application),
+            )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         log.info("reminderbot stopped")

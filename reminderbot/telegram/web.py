@@ -3,18 +3,32 @@
 - ``GET /healthz``: 200 when the bot runs and its database answers, 503 otherwise.
 - ``GET /metrics``: the Prometheus text format (see :mod:`reminderbot.metrics`).
 - ``POST <the webhook URL's path>``, in webhook mode only: Telegram's updates. A request without
-  the matching ``X-Telegram-Bot-Api-Secret-Token`` is refused before anything is read.
+  the matching ``X-Telegram-Bot-Api-Secret-Token`` is refused (403) before anything is read; a
+  body that is not an update is a 400.
 
-python-telegram-bot's own webhook server cannot serve other paths, so this is the custom
-server its documentation describes: updates go onto ``application.update_queue``, and the
-Application processes them exactly as it does polled ones.
+python-telegram-bot's own webhook server cannot serve other paths, so this is a custom server.
+An update is handled inside its request, through the Application's update processor (one
+person's updates in order, as for polled ones), and answered 200 only once handling has
+finished: Telegram forgets an update it got a 200 for, so a 200 must mean "kept". Anything
+that ends the request earlier (a crash, a stop that cannot wait) leaves Telegram to send the
+update again, and ``telegram/once.py`` makes that second delivery change nothing. Nothing is
+held in memory or stored to do this: no one's words wait in a queue or a table.
+
+On stop, ``Intake.refuse_new`` makes new updates a 503 (Telegram sends them again, to this
+instance once it is back or to another), and ``Intake.drained`` waits, bounded, for those in
+hand. Nothing goes onto ``application.update_queue`` in webhook mode, so stopping the
+Application never waits on an update that arrived late.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import json
 import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -36,6 +50,48 @@ APPLICATION_KEY = web.AppKey("application", Application)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 SECRET_KEY = web.AppKey("secret", str)
 POLLING_KEY = web.AppKey("polling", bool)
+FETCHING_KEY: web.AppKey[Callable[[], bool]] = web.AppKey("fetching")
+# Telegram's updates are small; a larger body is refused with 413 before it is read.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class Intake:
+    """The webhook's updates in hand, and whether new ones are still taken."""
+
+    stopping: bool = False
+    in_hand: int = 0
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._idle.set()
+
+    def refuse_new(self) -> None:
+        self.stopping = True
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        self.in_hand += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.in_hand -= 1
+            if not self.in_hand:
+                self._idle.set()
+
+    async def drained(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for every update in hand to be handled; False if some are
+        still in hand (their requests are then cut off, and Telegram sends them again)."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+INTAKE_KEY = web.AppKey("intake", Intake)
 
 
 def create_web_app(
@@ -44,11 +100,16 @@ def create_web_app(
     *,
     webhook_path: str | None = None,
     secret: str | None = None,
+    fetching: Callable[[], bool] | None = None,
 ) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    """``fetching``: whether long polling runs (serve's Poller); by default PTB's Updater."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[APPLICATION_KEY] = application
+    app[INTAKE_KEY] = Intake()
     app[METRICS_KEY] = metrics
     app[POLLING_KEY] = webhook_path is None
+    if fetching is not None:
+        app[FETCHING_KEY] = fetching
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus)
     if webhook_path is not None:
@@ -79,6 +140,8 @@ def _bot_runs(request: web.Request) -> bool:
     if not application.running:
         return False
     if request.app[POLLING_KEY]:
+        if FETCHING_KEY in request.app:
+            return request.app[FETCHING_KEY]()
         return application.updater is not None and application.updater.running
     return True
 
@@ -109,20 +172,64 @@ async def prometheus(request: web.Request) -> web.Response:
     return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
+def intake_of(app: web.Application) -> Intake:
+    return app[INTAKE_KEY]
+
+
+def _secret_matches(given: str, secret: str) -> bool:
+    # A header may hold any byte; aiohttp hands undecodable ones over as surrogates.
+    try:
+        given_bytes = given.encode("utf-8", "surrogateescape")
+    except UnicodeError:
+        return False
+    return hmac.compare_digest(given_bytes, secret.encode())
+
+
+def _update_from(body: bytes, application: Application) -> Update | None:  # type: ignore[type-arg]
+    """The Update in a POST's body, or None (logged once, by kind only: never the content)."""
+    try:
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
+        update = Update.de_json(data, application.bot)
+        if update is None:
+            raise TypeError("empty")
+        # PTB does not check types; the number is stored (telegram/once.py), so it must be one.
+        if not isinstance(update.update_id, int) or isinstance(update.update_id, bool):
+            raise TypeError("update_id is not a number")
+    # Anything at all: the body is a stranger's, and what the parsers raise on it is not a
+    # closed list (ValueError, TypeError, KeyError, RecursionError for deep nesting, ...).
+    except Exception as exc:
+        log.warning("webhook: a body that is not an update was refused (%s)", type(exc).__name__)
+        return None
+    return update
+
+
 async def webhook(request: web.Request) -> web.Response:
-    given = request.headers.get(SECRET_HEADER, "")
-    if not hmac.compare_digest(given.encode(), request.app[SECRET_KEY].encode()):
+    if not _secret_matches(request.headers.get(SECRET_HEADER, ""), request.app[SECRET_KEY]):
         # Not Telegram: nothing is read, nothing changes. No detail in the log (no ids).
         log.warning("webhook: a request without the right secret was refused")
         return web.Response(status=403)
+    intake = request.app[INTAKE_KEY]
+    if intake.stopping:
+        # Not taken: Telegram sends it again, to another instance or to this one restarted.
+        return web.Response(status=503, headers={"Retry-After": "1"})
     application = request.app[APPLICATION_KEY]
-    try:
-        data = await request.json()
-        update = Update.de_json(data, application.bot)
-    except (ValueError, TypeError, KeyError) as exc:
-        log.warning("webhook: a body that is not an update was refused (%s)", type(exc).__name__)
-        return web.Response(status=400)
+    update = _update_from(await request.read(), application)
     if update is None:
         return web.Response(status=400)
-    await application.update_queue.put(update)
+    with intake.holding():
+        try:
+            # Handlers' own errors end in handlers/errors.on_error (the person is answered);
+            # what escapes here means the update was not handled.
+            await application.update_processor.process_update(
+                update, application.process_update(update)
+            )
+        except Exception as exc:
+            log.error(
+                "webhook: update_id=%s not handled (%s); Telegram sends it again",
+                update.update_id,
+                type(exc).__name__,
+            )
+            return web.Response(status=500)
     return web.Response(status=200)

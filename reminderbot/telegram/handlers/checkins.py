@@ -14,6 +14,7 @@ from reminderbot.services.notes import NoteResult
 from reminderbot.storage import repositories
 from reminderbot.storage.models import Mood
 from reminderbot.storage.outage import DATABASE_ERRORS
+from reminderbot.telegram import once
 from reminderbot.telegram.context import BotContext
 from reminderbot.telegram.menus import support_button
 from reminderbot.telegram.notices import share_checkin
@@ -27,37 +28,62 @@ HARD_MOODS = frozenset({Mood.HEAVY, Mood.NEED_SPACE})
 
 async def checkin_button(update: Update, context: BotContext) -> None:
     """Record the tap (or change it), answer once it is kept, then show the choice on the
-    reminder and share it if chosen; on a first tap offer an optional word."""
+    reminder and share it if chosen; on a first tap offer an optional word.
+
+    What is shown is the answer as it stands: a tap Telegram numbered lower than the one kept
+    (an older tap reaching this instance last) changes nothing. A repeat delivery of a tap
+    already kept does nothing and says nothing (telegram/once)."""
     query = update.callback_query
     user = update.effective_user
     match = CHECKIN.match(query.data or "") if query else None
     if query is None or user is None or match is None:
         return
     state = context.state
-    delivery_id, mood = int(match.group(1)), MOODS_BY_CODE[match.group(2)]
+    delivery_id, tapped = int(match.group(1)), MOODS_BY_CODE[match.group(2)]
     now = state.now()
     chat = update.effective_chat
-    async with state.sessions.begin() as session:
-        outcome = await checkins.record(session, user.id, delivery_id, mood, now)
+    async with once.one_writer(context), state.sessions.begin() as session:
+        # Recorded as handled in this same transaction (telegram/once): a repeat delivery
+        # of a tap already kept comes back as REPEAT and changes nothing.
+        outcome = await checkins.record(
+            session, user.id, delivery_id, tapped, now, update_id=update.update_id
+        )
+        if outcome.result is CheckInResult.REPEAT:
+            once.recorded(context)
+            log.info("update delivered again, already handled: update_id=%s", update.update_id)
+            return
         person = outcome.person
         # fallback.person_wrote leaves taps to this transaction, which reads the person anyway.
         if person is not None and not person.reachable and chat is not None:
             await consent.mark_reachable(session, user.id, chat.id, now)  # a change, here
             log.info("person reachable again: user_id=%s", user.id)
-        offer_note = outcome.checkin is not None and await notes.after_checkin(
-            session,
-            outcome.checkin,
-            first_tap=outcome.result is CheckInResult.RECORDED,
-            now=now,
+        offer_note = (
+            outcome.checkin is not None
+            and outcome.result is not CheckInResult.SUPERSEDED
+            and await notes.after_checkin(
+                session,
+                outcome.checkin,
+                first_tap=outcome.result is CheckInResult.RECORDED,
+                now=now,
+            )
         )
+    once.recorded(context)
     lang = state.language_for(user, person)
-    if outcome.result is CheckInResult.NOT_FOUND or outcome.delivery is None or person is None:
+    if (
+        outcome.result is CheckInResult.NOT_FOUND
+        or outcome.delivery is None
+        or outcome.checkin is None
+        or person is None
+    ):
         await answer(update, state.text("answers.stale_button", lang))
         return
+    mood = outcome.checkin.mood
     mood_label = state.text(f"buttons.mood_{mood.value}", lang)
     # Act first, answer last: the check-in is committed, so the spinner stops now. The edited
     # reminder and the partner's line need Telegram and never undo the tap.
     await answer(update, state.text("answers.checked_in", lang, mood=mood_label))
+    if outcome.result is CheckInResult.SUPERSEDED:
+        return  # the newer tap shows its answer on the reminder and to the partner
     item = state.catalog.item(lang, outcome.delivery.content_id or "")
     if item is not None:
         text = reminder_text(state.catalog, lang, item.text, discreet=person.discreet_preview)
