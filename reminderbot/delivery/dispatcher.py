@@ -87,6 +87,8 @@ class Dispatcher:
         self.lease_check_seconds = 1.0
         self._running = False
         self.failing = False  # set by the caller while the database cannot be reached
+        # Set while sends prove the Bot API out of reach (one log line each way).
+        self.telegram_down = False
         # Several instances on PostgreSQL: only the one holding the sending lock ticks, so
         # the rate is one rate for all (see delivery/shared_rate.py). None: always send.
         self.leader: SendingLeader | None = None
@@ -121,8 +123,22 @@ class Dispatcher:
             self.pacer.forget_idle_chats()
             self.changes.prune()
         finally:
+            self._note_telegram(stats)
             self._running = False
         return stats
+
+    def _note_telegram(self, stats: TickStats) -> None:
+        """One line when sends start coming back unhandled by the Bot API, one when they
+        go through again; the tries in between are counted, not logged."""
+        if stats.reasons.get(Note.NETWORK) and not stats.sent and not self.telegram_down:
+            self.telegram_down = True
+            log.warning(
+                "Telegram's Bot API is out of reach (refused connections or a gateway's error "
+                "page); reminders are kept and tried again"
+            )
+        elif stats.sent and self.telegram_down:
+            self.telegram_down = False
+            log.info("Telegram's Bot API answers again; held reminders are going out")
 
     async def _leading(self) -> bool:
         return self.leader is None or await self.leader.is_leader()
