@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -18,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
 from reminderbot.delivery.dispatcher import Dispatcher
+from reminderbot.metrics import Metrics
 from reminderbot.storage.models import DeliveryStatus, utcnow
 from tests.bench.dispatch_bench import add_people
 from tests.support import databases
 from tests.support.botdouble import BotDouble
+from tests.support.relay import Relay
 from tests.test_multi_instance import bot_on, instance, kill_leader_session, statuses
 
 pytestmark = pytest.mark.postgres
@@ -44,50 +47,6 @@ async def pg_engines(postgres_url: str) -> AsyncIterator[list[AsyncEngine]]:
         await engine.dispose()
 
 
-class Relay:
-    """A TCP relay on 127.0.0.1 in front of PostgreSQL. ``cut`` is a network cut without a
-    FIN or RST: nothing is forwarded any more either way, new connections are accepted and
-    then hear nothing, and every socket stays open."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.cut = False
-        self._writers: list[asyncio.StreamWriter] = []
-        self._closed = asyncio.Event()
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.append(writer)
-        if self.cut:
-            await self._closed.wait()
-            return
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self._writers.append(up_writer)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                if not self.cut:
-                    writer.write(data)
-                    await writer.drain()
-            if not self.cut:
-                writer.close()
-        # After a cut the other side never hears of a close either.
-        await self._closed.wait()
-
-    async def close(self) -> None:
-        self._closed.set()
-        for writer in self._writers:
-            writer.transport.abort()
-        if self._server is not None:
-            self._server.close()
-
-
 class Tagged(BotDouble):
     """One Telegram shared by the instances, recording which instance made each send."""
 
@@ -99,6 +58,12 @@ class Tagged(BotDouble):
         if url.endswith("/sendMessage"):
             self._log.append((self._name, time.monotonic()))
         return await self._telegram.do_request(url, method, *args, **kwargs)
+
+
+def gauge(metrics: Metrics, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", metrics.render().decode(), re.MULTILINE)
+    assert found is not None, name
+    return float(found[1])
 
 
 async def keep_ticking(dispatcher: Dispatcher, until: asyncio.Event) -> None:
@@ -170,7 +135,10 @@ async def test_a_leader_cut_off_without_a_fin_is_replaced_within_30_seconds(
         async with ticking(cut_off, other):
             await asyncio.sleep(10)
             # Nobody sends yet, and /metrics on the instance still reached says so.
-            assert other.oldest_overdue_seconds() >= 5
+            metrics = Metrics()
+            metrics.watch_sending(lambda: other.sending, other.oldest_overdue_seconds)
+            assert gauge(metrics, "reminderbot_sending_leader") == 0
+            assert gauge(metrics, "reminderbot_oldest_overdue_seconds") >= 5
             took = await wait_until_sent(pg_engines[0], people, seconds=45)
         assert 10 + took <= 30, f"another instance took over after {10 + took:.1f} s"
         assert other.sending and not cut_off.sending

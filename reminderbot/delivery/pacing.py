@@ -18,11 +18,11 @@ from datetime import timedelta
 from telegram.error import RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
-# Reminders take 90% of the rate (27 a second at Telegram's 30): the rest is margin for timing
+# Reminders take 85% of the rate (25.5 a second at Telegram's 30): the rest is margin for timing
 # jitter and for the replies other instances send meanwhile, which this one cannot see. The
 # replies this process sends are counted against the same budget (``spend``). A 429 costs far
-# more than a tenth of the throughput: everything waits out its retry_after.
-HEADROOM = 0.9
+# more than that share of the throughput: everything waits out its retry_after.
+HEADROOM = 0.85
 PER_CHAT_INTERVAL = 1.0
 
 # Set inside the dispatcher's tick: its sends are paced by the Pacer and their 429s handled by

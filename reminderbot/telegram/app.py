@@ -207,10 +207,10 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
     if isinstance(limiter, RetryRefusedReplies):
         # Replies spend the reminders' budget at Telegram too (delivery/pacing.py).
         limiter.on_send = dispatcher.reply_sent
+    metrics_of(application).watch_sending(
+        lambda: state.run_dispatcher and dispatcher.sending, dispatcher.oldest_overdue_seconds
+    )
     if application.job_queue is not None and state.run_dispatcher:
-        metrics_of(application).watch_sending(
-            lambda: dispatcher.sending, dispatcher.oldest_overdue_seconds
-        )
         application.job_queue.run_repeating(
             _tick,
             interval=state.settings.tick_seconds,

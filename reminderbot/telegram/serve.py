@@ -21,7 +21,7 @@ from telegram.ext import Application
 
 from reminderbot import __version__
 from reminderbot.config import Settings
-from reminderbot.telegram.app import ALLOWED_UPDATES, metrics_of
+from reminderbot.telegram.app import ALLOWED_UPDATES, begin_shutdown, metrics_of
 from reminderbot.telegram.web import create_web_app
 
 log = logging.getLogger("reminderbot")
@@ -128,6 +128,9 @@ async def serve(application: Application, settings: Settings) -> None:  # type: 
         await stop.event.wait()
     finally:
         log.info("reminderbot stopping")
+        # First: the dispatcher stops between chunks and hands back unsent claims, and no
+        # 429 wait holds the stop (telegram/app.begin_shutdown).
+        begin_shutdown(application)
         if application.updater is not None and application.updater.running:
             with contextlib.suppress(_PollingConflict):
                 await application.updater.stop()
