@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from telegram.error import RetryAfter
 
-from reminderbot.delivery.pacing import HEADROOM, Pacer, is_message
+from reminderbot.delivery.pacing import Pacer, is_message, reminder_rate
 from reminderbot.sandbox.state import FaultKind
 from reminderbot.storage.models import DeliveryStatus
 from reminderbot.telegram.app import begin_shutdown, release_leadership
@@ -102,7 +102,7 @@ async def test_a_reply_waiting_out_a_429_stops_waiting_at_shutdown() -> None:
 async def test_a_reply_sent_by_this_process_delays_the_next_reminder_by_one_slot() -> None:
     pacer = Pacer(30)
     await pacer.slot(1)
-    interval = 1 / (30 * HEADROOM)
+    interval = 1 / reminder_rate(30)
     pacer.spend()  # a reply went out meanwhile
     started = time.monotonic()
     await pacer.slot(2)
@@ -122,5 +122,7 @@ async def test_replies_are_counted_against_the_reminders_rate(
     assert not is_message("sendChatAction")
 
 
-def test_reminders_leave_room_under_telegrams_30_a_second() -> None:
-    assert 25 <= 30 * HEADROOM <= 27
+def test_reminders_leave_room_for_replies_and_jitter_at_every_rate() -> None:
+    assert 25 <= reminder_rate(30) <= 27
+    assert 990 <= reminder_rate(1000) < 1000  # at a paid rate the room costs next to nothing
+    assert reminder_rate(2) == 1

@@ -18,11 +18,22 @@ from datetime import timedelta
 from telegram.error import RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
-# Reminders take 85% of the rate (25.5 a second at Telegram's 30): the rest is margin for timing
-# jitter and for the replies other instances send meanwhile, which this one cannot see. The
-# replies this process sends are counted against the same budget (``spend``). A 429 costs far
-# more than that share of the throughput: everything waits out its retry_after.
-HEADROOM = 0.85
+# Stay a little under the limit for timing jitter: 5 ms of margin per second at 30/s.
+HEADROOM = 0.995
+# And leave this many sends a second to the replies other instances send meanwhile, which this
+# one cannot see (the replies this process sends are counted against the reminders' budget,
+# ``Pacer.spend``): reminders go at 25.85/s at Telegram's 30, at 991/s at a paid 1,000. A 429
+# costs far more than that: everything waits out its retry_after.
+REPLY_RESERVE = 4.0
+# Whatever the rate, reminders keep at least this share of it.
+MIN_SHARE = 0.5
+
+
+def reminder_rate(rate: float) -> float:
+    """How many reminders a second are sent when Telegram allows ``rate`` sends a second."""
+    return max(rate * HEADROOM - REPLY_RESERVE, rate * MIN_SHARE)
+
+
 PER_CHAT_INTERVAL = 1.0
 
 # Set inside the dispatcher's tick: its sends are paced by the Pacer and their 429s handled by
@@ -58,7 +69,7 @@ class Pacer:
         per_chat_interval: float = PER_CHAT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._interval = 0.0 if rate is None else 1.0 / (rate * HEADROOM)
+        self._interval = 0.0 if rate is None else 1.0 / reminder_rate(rate)
         self._per_chat = per_chat_interval
         self._clock = clock
         self._next_slot = 0.0
