@@ -165,7 +165,8 @@ async def test_a_leader_whose_lock_session_ends_mid_batch_stops_before_its_next_
 ) -> None:
     """pg_terminate_backend on the lock session while a batch sends: the old leader stops
     before its next chunk and hands back what it had not sent; the new one sends it. No two
-    senders at once, so Telegram answers no 429; each reminder once."""
+    senders side by side beyond that one chunk, so Telegram answers no 429; each reminder
+    once."""
     caplog.set_level(logging.INFO)
     people = 150  # more than one batch (two seconds at 30/s), so the other has work at once
     await add_people(pg_engines[0], people, datetime.now(UTC))
@@ -198,6 +199,8 @@ async def test_a_leader_whose_lock_session_ends_mid_batch_stops_before_its_next_
     assert telegram.rate_limited == 0
     second_began = min(at for name, at in sends if name == "second")
     late = [at for name, at in sends if name == "first" and at > second_began]
-    assert late == [], f"the old leader sent {len(late)} after the new one began"
+    # At most the chunk it was sending when its session ended (its sends confirmed just
+    # before); it checks again before the next one and stops.
+    assert len(late) <= first.recheck_every, f"the old leader sent {len(late)} after"
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("reminderbot")]
     assert sum("lost the sending lock" in line for line in lines) == 1

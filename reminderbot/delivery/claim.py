@@ -137,20 +137,23 @@ class Claimer:
 
     async def earliest(self, session: AsyncSession) -> Earliest:
         """One cheap question before any claiming, since most ticks find nothing to do: the
-        earliest due schedule, retry, pause end and unsent claimed occurrence. MIN over an
-        index is one index probe on both databases and takes no parameters, so PostgreSQL's
-        generic plan for a prepared statement cannot turn it into a sequential scan, as it
-        does for 'EXISTS ... <= $1'. Only claimed deliveries carry a retry_at, so neither
-        minimum over deliveries needs a status filter."""
+        earliest due schedule, retry and pause end. MIN over an index is one index probe on
+        both databases and takes no parameters, so PostgreSQL's generic plan for a prepared
+        statement cannot turn it into a sequential scan, as it does for 'EXISTS ... <= $1'.
+        Only claimed deliveries carry a retry_at, so its minimum needs no status filter.
+        Only when some are claimed, a second query finds the oldest one's due time (for
+        /metrics): an idle tick stays one query."""
         earliest = select(
             select(func.min(Schedule.next_due_at)).scalar_subquery(),
             select(func.min(Delivery.retry_at)).scalar_subquery(),
             select(func.min(Person.paused_until)).scalar_subquery(),
-            select(func.min(Delivery.due_at))
-            .where(Delivery.retry_at.is_not(None))
-            .scalar_subquery(),
         )
-        due, retry, pause_end, claimed_due = (await session.execute(earliest)).one()
+        due, retry, pause_end = (await session.execute(earliest)).one()
+        claimed_due = None
+        if retry is not None:
+            claimed_due = await session.scalar(
+                select(func.min(Delivery.due_at)).where(Delivery.retry_at.is_not(None))
+            )
         return Earliest(due, retry, pause_end, claimed_due)
 
     # ----------------------------------------------------------------- pause ends
