@@ -33,6 +33,18 @@ class QuietRetryLoop(logging.Filter):
         return True
 
 
+class QuietGatewayPages(logging.Filter):
+    """python-telegram-bot logs every answer that is not JSON (a gateway's 502 page while
+    Telegram is down) as an ERROR with a traceback and the whole page, once per request. The
+    dispatcher counts those sends as not sent and says once that Telegram is out of reach."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name.startswith("telegram.request")
+            and record.getMessage().startswith("Can not load invalid JSON data")
+        )
+
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -71,6 +83,7 @@ def configure(level: str, token: str | None = None, log_format: str = "text") ->
     if token:
         handler.addFilter(RedactToken(token))
     handler.addFilter(QuietRetryLoop())
+    handler.addFilter(QuietGatewayPages())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -7,7 +7,7 @@ in one process (tests) never share counters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -91,6 +91,20 @@ class Metrics:
             "Support contacts configured (0: /help and /support list none).",
             registry=r,
         )
+        # Read at scrape time from the dispatcher (``watch_sending``), so they stay true even
+        # while a tick hangs. Alert rules and the dashboard use these two names.
+        self.sending_leader = Gauge(
+            "reminderbot_sending_leader",
+            "1 when this instance sends reminders (the PostgreSQL sending leader, or the one "
+            "SQLite process), else 0.",
+            registry=r,
+        )
+        self.oldest_overdue = Gauge(
+            "reminderbot_oldest_overdue_seconds",
+            "Seconds since the oldest reminder not yet sent fell due (0 when none is overdue), "
+            "as this instance last read it.",
+            registry=r,
+        )
         for kind in UPDATE_KINDS:
             self.updates.labels(kind=kind)
         # Counters start at 0, so an alert on increase() sees the first error too.
@@ -107,6 +121,13 @@ class Metrics:
             self.rate_limited.inc(figures.rate_limited)
         for late in figures.lateness_seconds:
             self.lateness.observe(max(late, 0.0))
+
+    def watch_sending(
+        self, sending: Callable[[], bool], oldest_overdue_seconds: Callable[[], float]
+    ) -> None:
+        """Where the two dispatcher gauges read their values when /metrics is scraped."""
+        self.sending_leader.set_function(lambda: 1.0 if sending() else 0.0)
+        self.oldest_overdue.set_function(oldest_overdue_seconds)
 
     def update_handled(self, kind: str) -> None:
         self.updates.labels(kind=kind if kind in UPDATE_KINDS else "other").inc()

@@ -116,12 +116,6 @@ async def test_metrics_say_how_many_support_contacts_are_configured(
 
 
 # ---------------------------------------------------------------------- what the bot exports
-# Added by issue 19 (the edges issue), on another branch: the dashboard and the alerts chart them.
-# Once that is merged the registry has them and these entries change nothing.
-ADDED_BY_ISSUE_19 = {
-    "reminderbot_sending_leader": ("gauge", ()),
-    "reminderbot_oldest_overdue_seconds": ("gauge", ()),
-}
 # Made by Prometheus itself for every target, not by the bot.
 MADE_BY_PROMETHEUS = {"up": ("gauge", ())}
 TARGET_LABELS = {"job", "instance"}  # Prometheus adds these to every series it scrapes
@@ -139,7 +133,7 @@ LABEL_VALUES: dict[str, set[str]] = {
 
 def exported() -> dict[str, frozenset[str]]:
     """Every series name the bot's /metrics can carry, with the labels it may have."""
-    families: dict[str, tuple[str, tuple[str, ...]]] = dict(ADDED_BY_ISSUE_19)
+    families: dict[str, tuple[str, tuple[str, ...]]] = {}
     for collector in vars(Metrics()).values():
         if isinstance(collector, MetricWrapperBase):
             (family,) = collector.describe()

@@ -523,6 +523,37 @@ async def test_e2e_three_instances_send_each_of_60_reminders_once_with_no_429(
     assert [c for c in deployment.state.calls_to("sendMessage", ok=False)] == []
 
 
+@pytest.mark.e2e
+@pytest.mark.postgres
+async def test_e2e_three_instances_a_batch_due_and_replies_flowing_get_no_429(
+    deployment: Deployment,
+) -> None:
+    """Reminders and replies share Telegram's budget (30 sends in any second): while 60
+    reminders go out, people write /help on any instance, three a second."""
+    state = deployment.state
+    await due_together(deployment)
+    writers = [E2E_FIRST_CHAT + i for i in range(E2E_PEOPLE)]
+    for i in range(24):  # eight seconds of replies, from before the batch to after it
+        state.send_text(writers[(i * 7) % E2E_PEOPLE], "/help")
+        await asyncio.sleep(1 / 3)
+    await eventually_async(
+        lambda: _at_least(deployment, DeliveryStatus.SENT, E2E_PEOPLE), seconds=30
+    )
+    await asyncio.sleep(2.0)
+
+    counts = deployment.reminders_per_chat()
+    assert len(counts) == E2E_PEOPLE
+    # Each got one reminder; the /help replies went to the same chats.
+    reminders = Counter(
+        int(call.chat_id)
+        for call in state.calls_to("sendMessage", ok=True)
+        if call.chat_id is not None and "ci:" in str(call.params.get("reply_markup", ""))
+    )
+    assert set(reminders.values()) == {1} and len(reminders) == E2E_PEOPLE
+    assert [c.method for c in state.calls if c.status == 429] == []
+    assert len(state.calls_to("sendMessage", ok=True)) == E2E_PEOPLE + 24
+
+
 async def _at_least(deployment: Deployment, status: DeliveryStatus, count: int) -> bool:
     return await deployment.count(status) >= count
 

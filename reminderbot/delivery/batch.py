@@ -14,6 +14,9 @@ from reminderbot.storage.models import DeliveryStatus
 
 log = logging.getLogger("reminderbot.delivery.dispatcher")
 
+# The longest wait between two tries of one delivery.
+RETRY_CAP_SECONDS = 30
+
 
 class Reason(enum.StrEnum):
     """The reason written on a delivery row (and counted in the metrics)."""
@@ -112,8 +115,10 @@ class Outcome:
     def retry(cls, message: Outgoing, now: datetime, *, uncertain: bool) -> Outcome:
         """An attempt failed: try again after a backoff that grows with the attempts."""
         attempts = message.attempts + 1
-        # Exponential backoff, capped; the stale cut-off ends the retries.
-        delay = timedelta(seconds=min(300, 2 ** min(attempts, 8)))
+        # Exponential backoff, capped so that after an outage of any length each reminder
+        # goes out within about half a minute of Telegram's recovery; the stale cut-off ends
+        # the retries.
+        delay = timedelta(seconds=min(RETRY_CAP_SECONDS, 2 ** min(attempts, 8)))
         return cls(
             message,
             DeliveryStatus.CLAIMED,

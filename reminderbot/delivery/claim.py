@@ -67,6 +67,29 @@ async def read_gates(
 
 
 @dataclass(frozen=True, slots=True)
+class Earliest:
+    """The earliest moments the dispatcher cares about, read in one query each tick."""
+
+    due: datetime | None  # the next occurrence of any schedule
+    retry: datetime | None  # the next claimed delivery to try again (or whose lease ends)
+    pause_end: datetime | None
+    claimed_due: datetime | None  # the due time of the oldest claimed, unsent delivery
+
+    def anything_due(self, now: datetime, ahead: timedelta) -> bool:
+        return (
+            (self.due is not None and self.due <= now + ahead)
+            or (self.retry is not None and self.retry <= now)
+            or (self.pause_end is not None and self.pause_end <= now)
+        )
+
+    def oldest_unsent(self) -> datetime | None:
+        """The due time of the oldest reminder not yet sent: a schedule's next occurrence
+        or a claimed delivery's (it is overdue once this is in the past)."""
+        times = [t for t in (self.due, self.claimed_due) if t is not None]
+        return min(times) if times else None
+
+
+@dataclass(frozen=True, slots=True)
 class PauseEnd:
     """A pause that ran out: one gentle line goes to this chat."""
 
@@ -112,23 +135,26 @@ class Claimer:
         self.catalog = catalog
         self.policy = policy
 
-    async def anything_due(self, session: AsyncSession, now: datetime, ahead: timedelta) -> bool:
+    async def earliest(self, session: AsyncSession) -> Earliest:
         """One cheap question before any claiming, since most ticks find nothing to do: the
         earliest due schedule, retry and pause end. MIN over an index is one index probe on
         both databases and takes no parameters, so PostgreSQL's generic plan for a prepared
         statement cannot turn it into a sequential scan, as it does for 'EXISTS ... <= $1'.
-        Only claimed deliveries carry a retry_at, so its minimum needs no status filter."""
+        Only claimed deliveries carry a retry_at, so its minimum needs no status filter.
+        Only when some are claimed, a second query finds the oldest one's due time (for
+        /metrics): an idle tick stays one query."""
         earliest = select(
             select(func.min(Schedule.next_due_at)).scalar_subquery(),
             select(func.min(Delivery.retry_at)).scalar_subquery(),
             select(func.min(Person.paused_until)).scalar_subquery(),
         )
         due, retry, pause_end = (await session.execute(earliest)).one()
-        return (
-            (due is not None and due <= now + ahead)
-            or (retry is not None and retry <= now)
-            or (pause_end is not None and pause_end <= now)
-        )
+        claimed_due = None
+        if retry is not None:
+            claimed_due = await session.scalar(
+                select(func.min(Delivery.due_at)).where(Delivery.retry_at.is_not(None))
+            )
+        return Earliest(due, retry, pause_end, claimed_due)
 
     # ----------------------------------------------------------------- pause ends
     async def end_pauses(

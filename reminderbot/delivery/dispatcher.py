@@ -31,7 +31,7 @@ from telegram.error import RetryAfter, TelegramError
 from reminderbot.content import Catalog
 from reminderbot.delivery.batch import Note, Outcome, Outgoing, Reason, TickStats, log, log_internal
 from reminderbot.delivery.changes import PersonChanges
-from reminderbot.delivery.claim import LEASE, Claimer, PauseEnd, read_gates
+from reminderbot.delivery.claim import LEASE, Claimer, Earliest, PauseEnd, read_gates
 from reminderbot.delivery.pacing import SENDING_REMINDERS, Pacer, retry_after_seconds
 from reminderbot.delivery.policy import GONE, Gate, Policy
 from reminderbot.delivery.record import Recorder
@@ -87,15 +87,47 @@ class Dispatcher:
         self.lease_check_seconds = 1.0
         self._running = False
         self.failing = False  # set by the caller while the database cannot be reached
+        # Set while sends prove the Bot API out of reach (one log line each way).
+        self.telegram_down = False
         # Several instances on PostgreSQL: only the one holding the sending lock ticks, so
         # the rate is one rate for all (see delivery/shared_rate.py). None: always send.
         self.leader: SendingLeader | None = None
+        # The due time of the oldest reminder not yet sent, as the last tick read it (every
+        # instance reads it, leader or not, so /metrics shows a stalled leader anywhere).
+        self.oldest_unsent: datetime | None = None
+        # Set by begin_stop: no new claim, no new send; unsent claims are handed back.
+        self.stopping = asyncio.Event()
+
+    # ----------------------------------------------------------------- for operators
+    @property
+    def sending(self) -> bool:
+        """Whether this instance sends reminders: the leader on PostgreSQL (as last
+        confirmed), always on SQLite, where one process is the rule."""
+        return self.leader is None or self.leader.leading
+
+    def oldest_overdue_seconds(self) -> float:
+        """How long the oldest reminder not yet sent has been due; 0 when none is."""
+        if self.oldest_unsent is None:
+            return 0.0
+        return max(0.0, (self.clock() - self.oldest_unsent).total_seconds())
+
+    def begin_stop(self) -> None:
+        """Shutdown: stop between chunks, cut short any wait (a 429's retry_after included)
+        and hand back the claims not yet sent, so another instance or the next start sends
+        them (the lease fences out a second send)."""
+        self.stopping.set()
+        self.pacer.interrupt()
+
+    def reply_sent(self) -> None:
+        """A reply of this process went out: it spends the same per-second budget at
+        Telegram, so the next reminder waits one slot longer."""
+        self.pacer.spend()
 
     # ----------------------------------------------------------------- the tick
     async def tick(self) -> TickStats:
         """One pass; drains a backlog in bounded batches. Overlapping calls return at once."""
         stats = TickStats()
-        if self._running:
+        if self._running or self.stopping.is_set():
             return stats
         # Everything this tick sends is paced here, and a 429 is handled here (not retried
         # by the bot's own reply retries, telegram/retries.py).
@@ -105,10 +137,13 @@ class Dispatcher:
         try:
             # Outcomes held back by a database error first, leader or not: they are sent.
             await self.recorder.flush(self.sessions)
-            if not await self._leading() or not await self._anything_due():
+            leading = await self._leading()
+            earliest = await self._earliest()
+            self.oldest_unsent = earliest.oldest_unsent()
+            if not leading or not earliest.anything_due(self.clock(), self.lookahead):
                 return stats
             first = True
-            while True:
+            while not self.stopping.is_set():
                 if not first and not await self._leading():
                     break
                 outgoing = await self._claim(stats, end_pauses=first)
@@ -121,15 +156,43 @@ class Dispatcher:
             self.pacer.forget_idle_chats()
             self.changes.prune()
         finally:
+            self._note_telegram(stats)
             self._running = False
         return stats
+
+    def _note_telegram(self, stats: TickStats) -> None:
+        """One line when sends start coming back unhandled by the Bot API, one when they
+        go through again; the tries in between are counted, not logged."""
+        if stats.reasons.get(Note.NETWORK) and not stats.sent and not self.telegram_down:
+            self.telegram_down = True
+            log.warning(
+                "Telegram's Bot API is out of reach (refused connections or a gateway's error "
+                "page); reminders are kept and tried again"
+            )
+        elif stats.sent and self.telegram_down:
+            self.telegram_down = False
+            log.info("Telegram's Bot API answers again; held reminders are going out")
 
     async def _leading(self) -> bool:
         return self.leader is None or await self.leader.is_leader()
 
-    async def _anything_due(self) -> bool:
+    async def _earliest(self) -> Earliest:
         async with self.sessions() as session:
-            return await self.claimer.anything_due(session, self.clock(), self.lookahead)
+            return await self.claimer.earliest(session)
+
+    async def _may_go_on(self) -> bool:
+        """Before each chunk: not stopping, and still the leader (one round trip). A lead
+        that cannot be confirmed, for whatever reason, stops the sending."""
+        if self.stopping.is_set():
+            return False
+        if self.leader is None:
+            return True
+        try:
+            # Confirmed, or taken again if nobody else took it meanwhile.
+            return await self.leader.is_leader()
+        except Exception as exc:  # never send on an unconfirmed lead
+            log.warning("sending stopped: the lead could not be confirmed (%s)", type(exc).__name__)
+            return False
 
     # ----------------------------------------------------------------- claiming
     async def _claim(self, stats: TickStats, *, end_pauses: bool = False) -> list[Outgoing]:
@@ -168,6 +231,14 @@ class Dispatcher:
         unreachable: set[int] = set()
         try:
             for index, chunk in enumerate(chunks):
+                if not await self._may_go_on():
+                    # Shutdown, or the lead is lost: what is left goes back unsent, for the
+                    # next leader (or the next start) to claim at once.
+                    await self._hand_back(chunks[index:], stats)
+                    for rest in chunks[index:]:
+                        for message in rest:
+                            del pending[message.delivery_id]
+                    break
                 if snapshot is None:
                     snapshot = asyncio.create_task(self._snapshot(chunk))
                 checked_at, gates = await snapshot
@@ -207,6 +278,13 @@ class Dispatcher:
         # fails (logged once), and the next tick writes them before it claims anything.
         await self.recorder.flush(self.sessions)
 
+    async def _hand_back(self, chunks: Sequence[Sequence[Outgoing]], stats: TickStats) -> None:
+        now = self.clock()
+        handed = [Outcome.released(m, now) for chunk in chunks for m in chunk if not m.lost]
+        for _ in handed:
+            stats.note(Note.RELEASED)
+        await self.recorder.record(self.sessions, handed)
+
     async def _gates(self, person_ids: Iterable[int]) -> dict[int, Gate]:
         """What each person allows now, read fresh from the database."""
         async with self.sessions.begin() as session:
@@ -241,6 +319,10 @@ class Dispatcher:
             await self.pacer.slot(message.chat_id)
             if message.lost:
                 return None  # the lease ran out and another instance may be sending it
+            if self.stopping.is_set():
+                # Shutdown cut the wait short (a 429's retry_after, say): hand it back unsent.
+                stats.note(Note.RELEASED)
+                return Outcome.released(message, self.clock())
             if self.clock() >= message.lease - LEASE_MARGIN:
                 # The lease could not be renewed in time (database unreachable?): unsent, so
                 # hand it back rather than risk a second instance sending it too.
@@ -284,8 +366,15 @@ class Dispatcher:
                 return True
             if early > limit:
                 return False
-            await asyncio.sleep(early)
+            if await self._stop_within(early):
+                return True  # the caller hands it back
         return message.due_at <= self.clock()
+
+    async def _stop_within(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or less if a stop begins; whether it did."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        return self.stopping.is_set()
 
     # ----------------------------------------------------------------- pause ends
     async def _send_pause_ends(self, notices: list[PauseEnd]) -> None:

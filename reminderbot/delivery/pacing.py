@@ -8,6 +8,7 @@ next send then lands in the same one-second window and earns a 429.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import warnings
 from collections.abc import Callable
@@ -17,14 +18,39 @@ from datetime import timedelta
 from telegram.error import RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
-# Stay a little under the limit: a 429 costs far more than half a percent of throughput, and
-# this leaves 5 ms of margin per second at 30/s for timing jitter.
+# Stay a little under the limit for timing jitter: 5 ms of margin per second at 30/s.
 HEADROOM = 0.995
+# And leave this many sends a second to the replies other instances send meanwhile, which this
+# one cannot see (the replies this process sends are counted against the reminders' budget,
+# ``Pacer.spend``): reminders go at 25.85/s at Telegram's 30, at 991/s at a paid 1,000. A 429
+# costs far more than that: everything waits out its retry_after.
+REPLY_RESERVE = 4.0
+# Whatever the rate, reminders keep at least this share of it.
+MIN_SHARE = 0.5
+
+
+def reminder_rate(rate: float) -> float:
+    """How many reminders a second are sent when Telegram allows ``rate`` sends a second."""
+    return max(rate * HEADROOM - REPLY_RESERVE, rate * MIN_SHARE)
+
+
 PER_CHAT_INTERVAL = 1.0
 
 # Set inside the dispatcher's tick: its sends are paced by the Pacer and their 429s handled by
 # the dispatcher, so the bot's retry of refused replies leaves them alone.
 SENDING_REMINDERS: ContextVar[bool] = ContextVar("sending_reminders", default=False)
+
+
+# Calls Telegram counts as messages sent (its per-second budget); the rest (answering a button,
+# editing, setting commands) is not paced.
+_NOT_MESSAGES = frozenset({"sendChatAction", "sendChecklist", "sendGift", "sendInvoice"})
+
+
+def is_message(method: str) -> bool:
+    method = method.rsplit("/", 1)[-1]
+    if method in _NOT_MESSAGES:
+        return False
+    return method.startswith("send") or method in {"copyMessage", "forwardMessage"}
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -43,20 +69,31 @@ class Pacer:
         per_chat_interval: float = PER_CHAT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._interval = 0.0 if rate is None else 1.0 / (rate * HEADROOM)
+        self._interval = 0.0 if rate is None else 1.0 / reminder_rate(rate)
         self._per_chat = per_chat_interval
         self._clock = clock
         self._next_slot = 0.0
         self._blocked_until = 0.0
         self._last_per_chat: dict[int, float] = {}
+        # Set at shutdown: every wait ends at once (the caller then sends nothing).
+        self._interrupted = asyncio.Event()
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+
+    def spend(self) -> None:
+        """Something else of this process went out to Telegram (a reply): the next reminder
+        waits one slot longer, so reminders and replies together keep to the rate."""
+        self._next_slot = max(self._next_slot, self._clock()) + self._interval
 
     def block_for(self, seconds: float) -> None:
         """A 429 said to wait: nothing leaves before then, for any chat."""
         self._blocked_until = max(self._blocked_until, self._clock() + seconds)
 
     async def slot(self, chat_id: int) -> None:
-        """Wait for this send's turn: global spacing, any 429 block, and the per-chat limit."""
-        while True:
+        """Wait for this send's turn: global spacing, any 429 block, and the per-chat limit.
+        Returns at once, without a turn, once interrupted."""
+        while not self._interrupted.is_set():
             now = self._clock()
             start = max(now, self._next_slot, self._blocked_until)
             last = self._last_per_chat.get(chat_id)
@@ -66,7 +103,14 @@ class Pacer:
                 self._next_slot = now + self._interval
                 self._last_per_chat[chat_id] = now
                 return
-            await asyncio.sleep(start - now)
+            await self._sleep(start - now)
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds > 0.5:  # a 429's wait, say: cut short at shutdown
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._interrupted.wait(), seconds)
+        else:
+            await asyncio.sleep(seconds)
 
     def forget_idle_chats(self) -> None:
         cutoff = self._clock() - self._per_chat

@@ -1,13 +1,17 @@
 """Sending one reminder, and what Telegram's answer means for it.
 
 Delivery guarantee: a send whose fate is unknown (a time-out, an answer lost after the request
-left) is repeated at most once; only errors that prove the request never left (connect errors,
-a full connection pool) count as not sent.
+left) is repeated at most once; only answers that prove the Bot API never handled the request
+count as not sent, and those are tried again until the reminder is stale: a connection that
+could not be made or a request that could not be written (refused, reset while connecting, a
+full connection pool), and a gateway's own error page (a 500, 502 or 503 whose body is not the
+Bot API's JSON, as Telegram's front end answers while the Bot API behind it is down).
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 
 import httpx
@@ -53,16 +57,38 @@ class ReminderSender:
         return int(answer["message_id"])
 
 
+# Errors of httpx that PTB raises before the whole request was written: the Bot API cannot
+# have acted on it. A read error, a closed connection or a read time-out come after it left.
+_NEVER_LEFT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+)
+# PTB's NetworkError for a 5xx whose body is not JSON: "Bad Gateway (502). Parsing the server
+# response b'<html>...' failed". A 504 is left out on purpose: that gateway passed the request
+# on and gave up waiting for the answer, so the message may have gone out.
+_GATEWAY_PAGE = re.compile(r"\((500|502|503)\)\. Parsing the server response ")
+
+
 def never_reached_telegram(error: NetworkError) -> bool:
     """Whether this error proves the request never left: only then is a send certainly "not
-    sent". PTB's HTTPXRequest raises connect failures as NetworkError and a full connection
-    pool as TimedOut, each from httpx's own error; anything else (a 502, a read error, a
+    sent". PTB's HTTPXRequest raises connect and write failures as NetworkError and a full
+    connection pool as TimedOut, each from httpx's own error; anything else (a read error, a
     time-out after the request went out) may have reached Telegram."""
     cause = error.__cause__
-    if cause is not None:
-        return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    if cause is not None and isinstance(cause, httpx.HTTPError):
+        return isinstance(cause, _NEVER_LEFT)
     # A request layer that drops the cause: PTB's own message names the httpx error.
     return error.message.startswith(("httpx.ConnectError:", "httpx.ConnectTimeout:"))
+
+
+def gateway_page(error: NetworkError) -> bool:
+    """A 500, 502 or 503 from something in front of the Bot API, not the Bot API's own JSON
+    answer: the Bot API never handled the request (Telegram's front end answers so while the
+    servers behind it are down)."""
+    return type(error) is NetworkError and _GATEWAY_PAGE.search(error.message) is not None
 
 
 class Refusal(enum.Enum):
@@ -73,7 +99,7 @@ class Refusal(enum.Enum):
     CHAT_NOT_FOUND = "chat_not_found"  # the chat is gone: unreachable
     REJECTED = "rejected"  # Telegram refused this message (a 400): failed
     UNEXPECTED = "unexpected"  # any other Telegram error: failed, and worth an error line
-    NOT_SENT = "not_sent"  # the request never left: try again later
+    NOT_SENT = "not_sent"  # the Bot API never handled it: try again until stale
     TIMED_OUT = "timed_out"  # may have reached Telegram: try again, at most once more
     MAYBE_SENT = "maybe_sent"  # another network error after the request left: likewise
 
@@ -87,7 +113,7 @@ def classify(error: TelegramError) -> Refusal:
             return Refusal.CHAT_NOT_FOUND
         return Refusal.REJECTED
     if isinstance(error, NetworkError):
-        if never_reached_telegram(error):
+        if never_reached_telegram(error) or gateway_page(error):
             return Refusal.NOT_SENT
         return Refusal.TIMED_OUT if isinstance(error, TimedOut) else Refusal.MAYBE_SENT
     return Refusal.UNEXPECTED

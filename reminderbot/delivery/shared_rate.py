@@ -18,19 +18,25 @@ Why a leader and not a shared bucket in a table:
 
 Failover: the lock lives as long as the leader's database session. A process that dies (kill -9
 included) drops its connection, PostgreSQL releases the lock at once, and the next tick of
-another instance takes it. The deliveries the dead leader had claimed go out when their lease
-runs out, as after any crash; at most its in-flight messages repeat.
-
-SQLite has one process by rule (issue 9), so there is no leader there: ``leader_for`` returns
-None and the dispatcher paces in process exactly as before.
+another instance takes it. A leader cut off without a FIN, or frozen, is ended by the server:
+its lock session sets TCP keepalives, ``tcp_user_timeout`` and ``idle_session_timeout``
+(``SESSION_SETTINGS``), and a live leader touches it every ``HEARTBEAT_SECONDS``, so the
+server ends a silent session, and frees the lock, within about 20 s. On the leader's side every
+lock query has a time-out (``CHECK_SECONDS``). The dispatcher confirms the lead before each
+chunk it sends and, when it cannot, stops and hands back the claims it has not sent, so two
+instances never send side by side for longer than one chunk. The deliveries a dead leader
+had claimed go out when their lease runs out, as after any crash; at most its in-flight
+messages repeat. A lost and a regained lead are one log line each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import socket
+from collections.abc import Mapping
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -47,72 +53,160 @@ _UNLOCK = text("SELECT pg_advisory_unlock(:lock_class, hashtext(current_schema()
 # which instance sends: "reminderbot-sender:<host>:<pid>".
 SENDER_NAME_PREFIX = "reminderbot-sender:"
 _NAME = text("SELECT set_config('application_name', :name, false)")
+_CHECK = text("SELECT 1")
+# Only the settings this server knows (idle_session_timeout is PostgreSQL 14 and later).
+_SETTINGS = text(
+    "SELECT set_config(s.name, s.value, false)"
+    " FROM unnest(CAST(:names AS text[]), CAST(:values AS text[])) AS s(name, value)"
+    " JOIN pg_settings ON pg_settings.name = s.name"
+)
+
+# Every query on the lock session, and taking it, ends within this (a cut-off network would
+# otherwise hold a query for the kernel's retransmission time-out, some 15 minutes).
+CHECK_SECONDS = 5.0
+# A leader touches its lock session this often, well inside idle_session_timeout.
+HEARTBEAT_SECONDS = 5.0
+# Set on the lock session, for the server's side: a leader cut off without a FIN (keepalives
+# unanswered; data unacknowledged for tcp_user_timeout ms) or frozen (no query for
+# idle_session_timeout ms) has its session ended and the lock freed within about 20 s, so
+# another instance leads within 30 s.
+SESSION_SETTINGS: Mapping[str, str] = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "15000",
+    "idle_session_timeout": "20000",
+}
 
 
 class SendingLeader:
     """Whether this instance is the one that sends; takes the lock when it is free."""
 
-    def __init__(self, engine: AsyncEngine, *, lock_class: int = LOCK_CLASS) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        lock_class: int = LOCK_CLASS,
+        check_seconds: float = CHECK_SECONDS,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        session_settings: Mapping[str, str] = SESSION_SETTINGS,
+    ) -> None:
         self.engine = engine
         self.lock_class = lock_class
+        self.check_seconds = check_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.session_settings = dict(session_settings)
         # The session that holds the lock; kept out of the pool for as long as we lead.
         self._connection: AsyncConnection | None = None
+        # One query at a time on the lock session (the heartbeat and the dispatcher share it).
+        self._busy = asyncio.Lock()
+        self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def leading(self) -> bool:
+        """Whether this instance held the lock at the last look (no round trip)."""
         return self._connection is not None
 
     async def is_leader(self) -> bool:
-        """One round trip: a live lock session means we still lead; otherwise try to lead.
-        A database that cannot be reached raises, as any dispatcher query would, so the
-        caller's outage handling logs it once."""
-        if self._connection is not None:
-            try:
-                await self._connection.execute(text("SELECT 1"))
-                return True
-            except (SQLAlchemyError, OSError) as exc:
-                # The session is gone, and the lock with it: another instance may lead now.
-                log.warning("sending leadership lost: %s", type(exc).__name__)
+        """Confirm the lead with one round trip, or try to take it. Raises when the database
+        cannot be reached, as any dispatcher query would (the caller logs it once)."""
+        if await self.confirm():
+            return True
+        return await self._acquire()
+
+    async def confirm(self) -> bool:
+        """Whether we still hold the lock: one ``SELECT 1`` on the lock session within
+        ``check_seconds``. A session that is gone, or silent, loses the lead (one log line)."""
+        connection = self._connection
+        if connection is None:
+            return False
+        try:
+            async with self._busy:
+                await asyncio.wait_for(connection.execute(_CHECK), self.check_seconds)
+            return self._connection is connection
+        except (SQLAlchemyError, OSError) as exc:  # TimeoutError is an OSError
+            if self._connection is connection:
+                # The session is gone or cut off, and the lock with it: another instance may
+                # lead now (the server ends a silent session, see SESSION_SETTINGS).
+                log.warning(
+                    "this instance no longer sends reminders: lost the sending lock (%s)",
+                    type(exc).__name__,
+                )
                 await self._discard()
-        connection = await self.engine.connect()
+            return False
+
+    async def _acquire(self) -> bool:
+        connection = await asyncio.wait_for(self.engine.connect(), self.check_seconds)
         try:
             # Autocommit: the lock belongs to the session, and an idle session must not sit
             # inside an open transaction for hours.
             await connection.execution_options(isolation_level="AUTOCOMMIT")
-            result = await connection.execute(_TRY_LOCK, {"lock_class": self.lock_class})
+            result = await asyncio.wait_for(
+                connection.execute(_TRY_LOCK, {"lock_class": self.lock_class}),
+                self.check_seconds,
+            )
             if not result.scalar():
-                await connection.close()
+                await asyncio.wait_for(connection.close(), self.check_seconds)
                 return False
             name = f"{SENDER_NAME_PREFIX}{socket.gethostname()}:{os.getpid()}"
-            await connection.execute(_NAME, {"name": name[:63]})
+            await asyncio.wait_for(
+                connection.execute(_NAME, {"name": name[:63]}), self.check_seconds
+            )
+            settings = {
+                "names": list(self.session_settings),
+                "values": list(self.session_settings.values()),
+            }
+            await asyncio.wait_for(connection.execute(_SETTINGS, settings), self.check_seconds)
         except BaseException:
             await _invalidate(connection)
             raise
         self._connection = connection
-        log.info("this instance now sends reminders (sending leader)")
+        self._heartbeat = asyncio.create_task(self._beat(connection))
+        log.info("this instance now sends reminders (took the sending lock)")
         return True
+
+    async def _beat(self, connection: AsyncConnection) -> None:
+        """Touch the lock session while we lead, so the server's idle_session_timeout ends
+        only a leader that is frozen or cut off; a failed touch loses the lead at once."""
+        while self._connection is connection:
+            await asyncio.sleep(self.heartbeat_seconds)
+            if self._connection is connection and not self._busy.locked():
+                await self.confirm()
 
     async def release(self) -> None:
         """Hand leadership on at shutdown, so another instance takes over at its next tick."""
-        connection, self._connection = self._connection, None
+        connection = self._connection
+        self._stop_heartbeat()
+        self._connection = None
         if connection is None:
             return
         with contextlib.suppress(SQLAlchemyError, OSError):
-            await connection.execute(_UNLOCK, {"lock_class": self.lock_class})
-        # Not back to the pool: the session carries the sender's name.
+            async with self._busy:
+                await asyncio.wait_for(
+                    connection.execute(_UNLOCK, {"lock_class": self.lock_class}),
+                    self.check_seconds,
+                )
+        # Not back to the pool: the session carries the sender's name and settings.
         await _invalidate(connection)
 
     async def _discard(self) -> None:
         connection, self._connection = self._connection, None
+        self._stop_heartbeat()
         if connection is not None:
             await _invalidate(connection)
 
+    def _stop_heartbeat(self) -> None:
+        task, self._heartbeat = self._heartbeat, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
 
 async def _invalidate(connection: AsyncConnection) -> None:
-    """Close the underlying session for good (never back to the pool, still holding a lock)."""
+    """Close the underlying session for good (never back to the pool, still holding a lock);
+    bounded, since a cut-off connection may never answer a goodbye."""
     try:
-        await connection.invalidate()
-        await connection.close()
+        await asyncio.wait_for(connection.invalidate(), CHECK_SECONDS)
+        await asyncio.wait_for(connection.close(), CHECK_SECONDS)
     except (SQLAlchemyError, OSError):
         pass
 

@@ -207,6 +207,13 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
     if engine is not None:
         dispatcher.leader = leader_for(engine)
     application.bot_data[DISPATCHER_KEY] = dispatcher
+    limiter = application.bot.rate_limiter
+    if isinstance(limiter, RetryRefusedReplies):
+        # Replies spend the reminders' budget at Telegram too (delivery/pacing.py).
+        limiter.on_send = dispatcher.reply_sent
+    metrics_of(application).watch_sending(
+        lambda: state.run_dispatcher and dispatcher.sending, dispatcher.oldest_overdue_seconds
+    )
     if application.job_queue is not None and state.run_dispatcher:
         application.job_queue.run_repeating(
             _tick,
@@ -346,6 +353,20 @@ async def run_tick(dispatcher: Dispatcher, metrics: Metrics | None = None) -> bo
             figures.failed,
         )
     return True
+
+
+def begin_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+    """First thing at a stop: the dispatcher sends nothing more. A tick that is sending stops
+    between chunks, any wait (a 429's retry_after included) ends at once, and the claims it
+    had not sent are handed back for another instance or the next start (the lease fences out
+    a second send). Replies stop waiting out 429s too. Synchronous, so a signal's path can
+    call it before anything else."""
+    dispatcher: Dispatcher | None = application.bot_data.get(DISPATCHER_KEY)
+    if dispatcher is not None:
+        dispatcher.begin_stop()
+    limiter = application.bot.rate_limiter
+    if isinstance(limiter, RetryRefusedReplies):
+        limiter.stop_waiting()
 
 
 async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]

@@ -12,6 +12,7 @@ error reaches the error handler as before. Reminders are paced and retried by th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
-from reminderbot.delivery.pacing import SENDING_REMINDERS, retry_after_seconds
+from reminderbot.delivery.pacing import SENDING_REMINDERS, is_message, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,14 @@ class RetryRefusedReplies(BaseRateLimiter[int]):
     ) -> None:
         self.max_retries = max_retries
         self.longest_wait = longest_wait
+        # Told of every message this process sends outside the dispatcher (the dispatcher
+        # counts them against the reminders' rate); set when the dispatcher is built.
+        self.on_send: Callable[[], None] | None = None
+        self._stopping = asyncio.Event()
+
+    def stop_waiting(self) -> None:
+        """Shutdown: a 429 is no longer waited out; the error reaches the error handler."""
+        self._stopping.set()
 
     async def initialize(self) -> None:
         """Nothing to open."""
@@ -55,14 +64,22 @@ class RetryRefusedReplies(BaseRateLimiter[int]):
     ) -> Result:
         if SENDING_REMINDERS.get():
             return await callback(*args, **kwargs)
+        counted = self.on_send is not None and is_message(endpoint)
         for attempt in range(self.max_retries + 1):
+            if counted and self.on_send is not None:
+                self.on_send()
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
                 if attempt == self.max_retries or wait > self.longest_wait:
                     raise
+                if self._stopping.is_set():
+                    raise
                 # The method only: the call's data may hold words.
                 log.info("%s refused with 429; again in %.1f s", endpoint, wait)
-                await asyncio.sleep(wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), wait)
+                if self._stopping.is_set():
+                    raise
         raise AssertionError("unreachable")  # the loop returns or raises

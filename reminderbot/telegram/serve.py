@@ -32,7 +32,7 @@ from telegram.ext import Application
 
 from reminderbot import __version__
 from reminderbot.config import Settings
-from reminderbot.telegram.app import ALLOWED_UPDATES, metrics_of
+from reminderbot.telegram.app import ALLOWED_UPDATES, begin_shutdown, metrics_of
 from reminderbot.telegram.web import create_web_app, intake_of
 
 log = logging.getLogger("reminderbot")
@@ -284,10 +284,11 @@ async def serve(application: Application, settings: Settings) -> None:  # type: 
     finally:
         log.info("reminderbot stopping")
         deadline = _Deadline(loop.time() + STOP_SECONDS)
+        # 0. The dispatcher stops between chunks and hands back unsent claims, and no 429 wait
+        # holds the stop (telegram/app.begin_shutdown).
+        begin_shutdown(application)
         # 1. No new updates: a webhook POST is a 503 from now on (Telegram sends it again).
         intake.refuse_new()
-        # >>> MERGE (issue 19, edges-delivery): call telegram.app.begin_shutdown(application)
-        # >>> here, first of all: the dispatcher stops between chunks and releases unsent claims.
         # 2. Updates in hand may finish: their 200 goes out, or their confirmation to Telegram.
         if polling is not None:
             polling.cancel()

@@ -7,7 +7,8 @@
 
 Everything runs in this process against the offline Bot double (no network). Figures:
 - throughput: unthrottled sends per second with N schedules due in the same minute;
-- lateness: with rate R and N due at once, when the last message leaves, against N/R + 1 s;
+- lateness: with rate R and N due at once, when the last message leaves, against N/R' + 1 s,
+  R' being the reminders' share of R (``pacing.reminder_rate``: 25.85/s at 30);
   and with a light load (fewer due than R), p99 lateness and whether any left early;
 - idle tick: the cost of one tick with N schedules that are not due;
 - memory: resident set size after a full cycle at 0, 10k and 100k people;
@@ -45,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
 from reminderbot.delivery.dispatcher import Dispatcher
+from reminderbot.delivery.pacing import reminder_rate
 from reminderbot.storage.db import create_engine, create_session_factory
 from reminderbot.storage.migrate import upgrade
 from reminderbot.storage.models import Person, Schedule
@@ -259,7 +261,8 @@ async def lateness(backend: Backend, count: int, rate: float) -> dict[str, Any]:
         "rate": rate,
         "sent": len(late),
         "last_after_s": round(late[-1], 3) if late else None,
-        "floor_plus_1_s": round(count / rate + 1, 3),
+        # Reminders leave at reminder_rate(R), below R: room for replies and jitter.
+        "floor_plus_1_s": round(count / reminder_rate(rate) + 1, 3),
         "p99_s": round(p99, 3),
         "early": sum(1 for x in late if x < 0),
         "claimed_before_due_s": round(due_ts - first, 3) if first is not None else None,
@@ -522,7 +525,7 @@ def print_table(all_results: list[dict[str, Any]]) -> None:
         q = r["rate_limit"]
         print(
             f"429 double at {q['limit']}/s  achieved {q['achieved_per_s']}/s "
-            f"({q['of_limit_pct']}%), 429s {q['429s']}   target >= 95%, 0"
+            f"({q['of_limit_pct']}%), 429s {q['429s']}   target >= 85%, 0"
         )
 
 
