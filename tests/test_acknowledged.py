@@ -240,8 +240,13 @@ async def test_sigterm_while_telegram_answers_429_exits_within_10_s(
     }
     async with aiohttp.ClientSession() as client:
         headers = {SECRET_HEADER: sandbox.webhook_secret, "Content-Type": "application/json"}
-        async with client.post(url, data=json.dumps(update), headers=headers) as response:
-            assert response.status == 503
+        try:
+            async with client.post(url, data=json.dumps(update), headers=headers) as response:
+                assert response.status == 503
+        except aiohttp.ClientConnectorError:
+            # The stop is quick enough (the 429 waits are cut at once) that the server may be
+            # closed already: not acknowledged either, so Telegram sends the update again.
+            pass
     code = await asyncio.wait_for(process.wait(), 30)
     took = time.monotonic() - signalled
     assert code == 0
