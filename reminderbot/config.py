@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     # Pairing: how long a /pair invite link works (single use either way)
     invite_ttl: timedelta = Field(default=timedelta(hours=48), gt=timedelta(0))
 
+    # Encryption at rest (reminderbot/storage/keys.py). Data keys, comma-separated: the first
+    # encrypts, all decrypt. Unset: data_key_file, else (SQLite only) <database>.key, made on
+    # first start. PostgreSQL needs one of the two.
+    data_key: SecretStr | None = None
+    data_key_file: Path | None = None
+
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -36,6 +36,9 @@ async def export_person(
     if person is None:
         return None
     own = row_to_dict(person)
+    # Stored as a keyed hash (meaningless to them); their id is what they know themselves by.
+    own.pop("telegram_user_hash", None)
+    own = {"telegram_user_id": person.telegram_user_id, **own}
     # The combined shared pause can carry the partner's own pause times: only whether shared
     # prompts rest is theirs to know. Their own hold (shared_hold_*) stays in. Likewise whether
     # both said yes to couple prompts is half the partner's answer; their own yes stays in.
