@@ -48,7 +48,7 @@ def _load_keys(settings: Settings) -> str | None:
 
     secret = settings.data_key.get_secret_value() if settings.data_key else None
     loaded = keys.load_keys(secret, settings.data_key_file, settings.database_url)
-    crypto.use(loaded.keyring)
+    crypto.use(loaded.keyring, missing=loaded.missing)
     if loaded.created is None:
         return None
     return (
@@ -200,9 +200,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             "run `reminderbot messages check` for the full list."
         )
     _hold_database(settings.database_url)  # until this process exits
-    made = _load_keys(settings)
-    if made:
-        log.warning(made)
     engine = create_engine(settings.database_url)
     state = AppState(settings=settings, catalog=catalog, sessions=create_session_factory(engine))
     oversized = oversized_messages(state)
@@ -212,6 +209,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info("words: %s (languages %s)", settings.messages_dir, ", ".join(catalog.languages))
     if not settings.support_contacts:
         log.warning("no support_contacts are configured: /help and /support list none")
+    made = _load_keys(settings)
+    if made:
+        log.warning(made)
     revision = asyncio.run(_upgrade(settings.database_url))
     log.info("database ready at revision %s", revision)
     application = build_application(state, token=token, base_url=settings.bot_api_url)

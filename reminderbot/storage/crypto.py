@@ -117,14 +117,20 @@ def stored_key_id(blob: bytes) -> str:
 
 # --------------------------------------------------------------------------- process-wide keys
 _keyring: Keyring | None = None
+_missing = "No data key was given: set REMINDERBOT_DATA_KEY or data_key_file."
 _hash_key: bytes | None = None
 _user_hash: Any = None  # an hmac object keyed with the database's hash key, copied per use
 
 
-def use(keyring: Keyring | None, hash_key: bytes | None = None) -> None:
-    """Install the keys every encrypted column uses in this process (None: none)."""
-    global _keyring
+def use(
+    keyring: Keyring | None, hash_key: bytes | None = None, *, missing: str | None = None
+) -> None:
+    """Install the keys every encrypted column uses in this process. Without a keyring,
+    ``missing`` is the sentence the first use of one raises (why there is none)."""
+    global _keyring, _missing
     _keyring = keyring
+    if missing is not None:
+        _missing = missing
     use_hash_key(hash_key)
 
 
@@ -145,7 +151,7 @@ def hash_key_for_new_database() -> bytes:
 
 def keyring() -> Keyring:
     if _keyring is None:
-        raise DataKeyError("No data key is loaded in this process.")
+        raise DataKeyError(_missing)
     return _keyring
 
 

@@ -30,8 +30,11 @@ from reminderbot.storage.models import Base
 
 @dataclass(frozen=True)
 class Loaded:
-    keyring: Keyring
+    keyring: Keyring | None
     created: Path | None = None  # a key file made just now: the caller logs where it is
+    # No keyring: why, said when a key is first needed (after the database proved reachable,
+    # so an unreachable database is reported as that).
+    missing: str | None = None
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -69,9 +72,10 @@ def load_keys(data_key: str | None, data_key_file: Path | None, database_url: st
         return Loaded(Keyring(crypto.read_key_file(data_key_file)))
     database = sqlite_path(database_url)
     if database is None:
-        raise DataKeyError(
-            "PostgreSQL needs a data key: set REMINDERBOT_DATA_KEY (the same on every "
-            "instance) to one made with `reminderbot db new-key`, or data_key_file."
+        return Loaded(
+            None,
+            missing="PostgreSQL needs a data key: set REMINDERBOT_DATA_KEY (the same on every "
+            "instance) to one made with `reminderbot db new-key`, or data_key_file.",
         )
     path = default_key_file(database)
     if path.exists():
@@ -92,10 +96,11 @@ async def unlock(engine: AsyncEngine) -> bool:
     try:
         async with engine.connect() as connection:
             wrapped = (await connection.execute(query)).scalar_one_or_none()
-    except SQLAlchemyError:
-        return False  # no such table yet: the upgrade makes it
+    except (SQLAlchemyError, OSError):
+        return False  # no such table yet (the upgrade makes it), or unreachable (it says so)
     if wrapped is None:
         return False
+    crypto.keyring()  # no key at all: says why
     try:
         crypto.use_hash_key(crypto.unwrap_hash_key(wrapped))
     except DataKeyError as exc:

@@ -87,13 +87,7 @@ def _rewrite(table: str, columns: Sequence[str], extra: str = "") -> None:
 
 
 def upgrade() -> None:
-    try:
-        crypto.keyring()
-    except crypto.DataKeyError as exc:
-        raise crypto.DataKeyError(
-            "The upgrade to revision 0005 encrypts the database and needs a data key: set "
-            "REMINDERBOT_DATA_KEY or data_key_file (nothing was changed)."
-        ) from exc
+    crypto.keyring()  # no key: stop before anything changes, saying why
     op.create_table(
         "secrets",
         sa.Column("name", sa.String(length=32), nullable=False),
