@@ -8,23 +8,43 @@ base64 at all three alignments.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import shutil
 import sqlite3
+import stat
 import subprocess
-from datetime import datetime
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from reminderbot.delivery.reminder import checkin_data
-from reminderbot.storage.models import Mood
+from reminderbot.sandbox.runner import bot_environment, stop_process
+from reminderbot.sandbox.server import RunningServer, start_server
+from reminderbot.storage import crypto, keys, repositories
+from reminderbot.storage.db import create_session_factory
+from reminderbot.storage.models import (
+    Audience,
+    CheckIn,
+    ConsentState,
+    Delivery,
+    DeliveryStatus,
+    Mood,
+    Person,
+    Schedule,
+)
 from reminderbot.telegram import callbacks
 from tests.support import databases
 from tests.support.harness import BotHarness, FakeClock
 from tests.test_checkins_support import checkins_of, joined, utc
 
+REPO = Path(__file__).resolve().parents[1]
 ALEX = 7_310_452_986  # a Telegram id as long as real ones
 SAM = 7_310_452_987
 NOTE = "Lighthouse-7Q I keep checking his phone"
@@ -193,3 +213,248 @@ async def test_right_after_delete_nothing_of_them_is_left_on_disk(
     assert [c.note for c in await checkins_of(harness)] == ["Sam's own words stay"]
     words = dict(SECRETS) | stored
     assert hits(await copy_of(harness, database_url), words) == []
+
+
+# --------------------------------------------------------------------------- keys, for real
+# The real command, run as an operator would, against the sandbox Bot API.
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[RunningServer]:
+    running = await start_server()
+    try:
+        yield running
+    finally:
+        await running.close()
+
+
+def environment(server: RunningServer, url: str, **changes: str | None) -> dict[str, str]:
+    """The bot's environment; a change to None removes that variable."""
+    env = bot_environment(server, url)
+    for name, value in changes.items():
+        env.pop(name, None)
+        if value is not None:
+            env[name] = value
+    return env
+
+
+async def polling(server: RunningServer, process: asyncio.subprocess.Process) -> None:
+    """Wait until the bot asks for updates: it is past start-up."""
+    polls = len(server.state.calls_to("getUpdates"))
+    deadline = time.monotonic() + 30
+    while len(server.state.calls_to("getUpdates")) <= polls:
+        assert process.returncode is None, "the bot exited during start-up"
+        assert time.monotonic() < deadline, "the bot never started polling"
+        await asyncio.sleep(0.05)
+
+
+async def start(server: RunningServer, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "reminderbot",
+        "run",
+        env=env,
+        cwd=REPO,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+async def stderr_lines(process: asyncio.subprocess.Process) -> list[str]:
+    assert process.stderr is not None
+    data = await asyncio.wait_for(process.stderr.read(), timeout=30)
+    return [line for line in data.decode().splitlines() if line.strip()]
+
+
+async def run_to_the_end(env: dict[str, str], *command: str) -> tuple[int, list[str], str]:
+    """A ``reminderbot`` command to its end: exit code, non-blank stderr lines, stdout."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "reminderbot",
+        *command,
+        env=env,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    lines = [line for line in stderr.decode().splitlines() if line.strip()]
+    return process.returncode, lines, stdout.decode()
+
+
+@pytest.mark.e2e
+async def test_the_first_start_makes_a_key_file_only_its_owner_can_read_and_says_so_once(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """The README's first command: SQLite, nothing set."""
+    database = tmp_path / "data" / "reminderbot.sqlite3"
+    url = f"sqlite+aiosqlite:///{database}"
+    env = environment(server, url, REMINDERBOT_DATA_KEY=None, REMINDERBOT_LOG_LEVEL="INFO")
+    bot = await start(server, env)
+    try:
+        await polling(server, bot)
+    finally:
+        assert await stop_process(bot) == 0
+    key = tmp_path / "data" / "reminderbot.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    told = [line for line in await stderr_lines(bot) if "key" in line]
+    assert len(told) == 1, told
+    assert str(key) in told[0] and "back it up apart from the database" in told[0]
+    # The next start finds it and says nothing more about it.
+    again = await start(server, env)
+    try:
+        await polling(server, again)
+    finally:
+        assert await stop_process(again) == 0
+    assert [line for line in await stderr_lines(again) if "key" in line] == []
+
+
+@pytest.mark.e2e
+async def test_an_encrypted_database_without_its_key_or_with_a_wrong_one_does_not_start(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    database = tmp_path / "reminderbot.sqlite3"
+    url = f"sqlite+aiosqlite:///{database}"
+    env = environment(server, url, REMINDERBOT_DATA_KEY=None)
+    bot = await start(server, env)
+    try:
+        await polling(server, bot)
+    finally:
+        assert await stop_process(bot) == 0
+    key = database.with_suffix(".key")
+    kept = key.read_bytes()
+    key.unlink()
+
+    code, lines, _ = await run_to_the_end(env, "run")
+    assert code == 2 and len(lines) == 1, lines
+    assert "Traceback" not in lines[0]
+    assert "encrypted" in lines[0] and str(key) in lines[0] and "missing" in lines[0]
+    assert not key.exists(), "a new key must never replace the one the data needs"
+
+    wrong = environment(server, url, REMINDERBOT_DATA_KEY=crypto.new_key())
+    code, lines, _ = await run_to_the_end(wrong, "run")
+    assert code == 2 and len(lines) == 1, lines
+    assert "None of the data keys given opens this database" in lines[0]
+    assert "Traceback" not in lines[0]
+
+    key.write_bytes(kept)  # the key from the backup: it starts again
+    bot = await start(server, env)
+    try:
+        await polling(server, bot)
+    finally:
+        assert await stop_process(bot) == 0
+
+
+PEOPLE = 240
+
+
+async def fill(url: str) -> dict[int, tuple[int, str]]:
+    """PEOPLE people under the tests' key, each with a line sent, a mood and a note, and a
+    reminder due now (the running bot writes while the rotation does). Returns, per Telegram
+    id, their chat id and note."""
+    engine = databases.engine_for(url)
+    now = datetime.now(UTC)
+    written: dict[int, tuple[int, str]] = {}
+    try:
+        async with create_session_factory(engine).begin() as session:
+            for n in range(PEOPLE):
+                user = 8_000_000_000 + n
+                person = Person(
+                    telegram_user_id=user,
+                    chat_id=user,
+                    language="en",
+                    timezone="UTC",
+                    consent=ConsentState.GIVEN,
+                    consent_given_at=now - timedelta(days=3),
+                    audience=Audience.INVOLVED_PARTNER,
+                )
+                session.add(person)
+                await session.flush()
+                session.add(
+                    Schedule(person_id=person.id, local_time=clock_time(9), next_due_at=now)
+                )
+                delivery = Delivery(
+                    person_id=person.id,
+                    due_at=now - timedelta(days=1, minutes=n),
+                    content_id="trust-with-your-own-body",
+                    status=DeliveryStatus.SENT,
+                )
+                session.add(delivery)
+                await session.flush()
+                note = f"note {n}: still here"
+                session.add(
+                    CheckIn(person_id=person.id, delivery_id=delivery.id, mood=MOOD, note=note)
+                )
+                written[user] = (user, note)
+    finally:
+        await engine.dispose()
+    return written
+
+
+def key_ids_stored(database: Path) -> set[str]:
+    """The key id of every encrypted value in the file."""
+    found: set[str] = set()
+    with sqlite3.connect(database) as connection:
+        for table, columns in keys.encrypted_columns():
+            for name, _ in columns:
+                query = f"SELECT {name} FROM {table} WHERE {name} IS NOT NULL"
+                found |= {crypto.stored_key_id(v) for (v,) in connection.execute(query)}
+        (wrapped,) = connection.execute("SELECT value FROM secrets").fetchone()
+        found.add(crypto.stored_key_id(wrapped))
+    return found
+
+
+@pytest.mark.e2e
+async def test_a_key_rotates_while_the_bot_runs_and_the_old_key_can_then_be_retired(
+    server: RunningServer, tmp_path: Path, sqlite_template: Path
+) -> None:
+    url = databases.sqlite_copy(sqlite_template, tmp_path)  # under the tests' (old) key
+    database = Path(str(make_url(url).database))
+    old, new = databases.TEST_DATA_KEY, crypto.new_key()
+    new_id = crypto.key_id(crypto.parse_key(new, "test")).hex()
+    written = await fill(url)
+    both = environment(server, url, REMINDERBOT_DATA_KEY=f"{new},{old}")
+    bot = await start(server, both)
+    try:
+        await polling(server, bot)
+        code, lines, out = await run_to_the_end(both, "db", "rotate-key", "--batch", "25")
+        assert code == 0, lines
+        assert f"under data key {new_id}" in out and "can be retired" in out
+        # The bot ran beside it all along, sending the reminders that were due.
+        assert bot.returncode is None
+        assert server.state.calls_to("sendMessage")
+    finally:
+        assert await stop_process(bot) == 0
+    assert key_ids_stored(database) == {new_id}
+
+    # The old key retired: everything reads under the new key alone.
+    only_new = crypto.Keyring([crypto.parse_key(new, "test")])
+    saved = crypto.keyring()
+    engine = databases.engine_for(url)
+    try:
+        crypto.use(only_new)
+        assert await keys.unlock(engine)
+        async with create_session_factory(engine).begin() as session:
+            for user, (chat, note) in written.items():
+                person = await repositories.person_by_telegram_id(session, user)
+                assert person is not None and person.chat_id == chat
+                assert person.audience is Audience.INVOLVED_PARTNER
+                (checkin,) = await repositories.checkins_of(session, person.id)
+                assert (checkin.mood, checkin.note) == (MOOD, note)
+    finally:
+        await engine.dispose()
+        crypto.use(saved, databases.TEST_HASH_KEY)
+    bot = await start(server, environment(server, url, REMINDERBOT_DATA_KEY=new))
+    try:
+        await polling(server, bot)
+    finally:
+        assert await stop_process(bot) == 0
