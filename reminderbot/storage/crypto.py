@@ -134,6 +134,11 @@ def use(
     use_hash_key(hash_key)
 
 
+def current() -> tuple[Keyring | None, bytes | None]:
+    """The keys in use, to put back with ``use`` after borrowing others."""
+    return _keyring, _hash_key
+
+
 def use_hash_key(hash_key: bytes | None) -> None:
     global _hash_key, _user_hash
     _hash_key = hash_key
