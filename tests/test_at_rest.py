@@ -422,6 +422,11 @@ async def test_a_key_rotates_while_the_bot_runs_and_the_old_key_can_then_be_reti
     old, new = databases.TEST_DATA_KEY, crypto.new_key()
     new_id = crypto.key_id(crypto.parse_key(new, "test")).hex()
     written = await fill(url)
+    # Retiring the old key before rotating would leave rows no one can read: it does not start.
+    code, lines, _ = await run_to_the_end(environment(server, url, REMINDERBOT_DATA_KEY=new), "run")
+    old_id = crypto.key_id(crypto.parse_key(old, "test")).hex()
+    assert code == 2 and len(lines) == 1, lines
+    assert f"still encrypted with data key {old_id}" in lines[0]
     both = environment(server, url, REMINDERBOT_DATA_KEY=f"{new},{old}")
     bot = await start(server, both)
     try:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import LargeBinary, column, select, table, update
+from sqlalchemy import LargeBinary, column, func, select, table, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -109,7 +109,28 @@ async def unlock(engine: AsyncEngine) -> bool:
             f"{crypto.stored_key_id(wrapped)}); give that key in REMINDERBOT_DATA_KEY or "
             "data_key_file."
         ) from exc
+    await _no_retired_key_in_use(engine)
     return True
+
+
+async def _no_retired_key_in_use(engine: AsyncEngine) -> None:
+    """A key retired before ``db rotate-key`` finished would leave rows no one can read, and a
+    bot that fails on some people but not others. The people's rows tell (one pass over one
+    small table; every other table is rotated with them)."""
+    people = table("people", column("chat_id", LargeBinary), column("audience", LargeBinary))
+    first, width = 2, crypto.KEY_ID_BYTES  # SQL counts from 1, after the version byte
+    query = select(
+        func.substr(people.c.chat_id, first, width), func.substr(people.c.audience, first, width)
+    ).distinct()
+    async with engine.connect() as connection:
+        found = {bytes(k) for row in await connection.execute(query) for k in row if k}
+    missing = sorted(k.hex() for k in found - crypto.keyring().ids)
+    if missing:
+        raise DataKeyError(
+            f"Rows are still encrypted with data key {missing[0]}, which was not given: give it "
+            "too, and retire it only after `reminderbot db rotate-key` says every value is "
+            "under the new key."
+        )
 
 
 # --------------------------------------------------------------------------- rotation
