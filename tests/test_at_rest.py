@@ -463,3 +463,37 @@ async def test_a_key_rotates_while_the_bot_runs_and_the_old_key_can_then_be_reti
         await polling(server, bot)
     finally:
         assert await stop_process(bot) == 0
+
+
+# --------------------------------------------------------------------------- the column types
+def test_each_encrypted_column_is_bound_to_its_own_table_and_column() -> None:
+    """The associated data is what keeps a value from being moved into another column."""
+    found = dict(
+        (f"{table}.{name}", ad.decode())
+        for table, columns in keys.encrypted_columns()
+        for name, ad in columns
+    )
+    assert found and all(ad == column for column, ad in found.items()), found
+    assert {"people.chat_id", "people.audience", "checkins.mood", "checkins.note"} <= set(found)
+
+
+def test_a_value_moved_to_another_column_does_not_decrypt() -> None:
+    ring = crypto.keyring()
+    stored = ring.encrypt(b"involved_partner", b"people.audience")
+    assert ring.decrypt(stored, b"people.audience") == b"involved_partner"
+    with pytest.raises(crypto.DataKeyError, match="moved from another column"):
+        ring.decrypt(stored, b"checkins.note")
+    # The same answer twice is stored differently (a nonce per value): rows can't be matched.
+    assert ring.encrypt(b"anyone", b"people.audience") != ring.encrypt(
+        b"anyone", b"people.audience"
+    )
+
+
+def test_sql_cannot_compare_an_encrypted_column_only_test_it_for_null() -> None:
+    """A comparison of ciphertexts would silently match nothing: it raises instead."""
+    with pytest.raises(TypeError, match="only be tested for NULL"):
+        _ = CheckIn.note == "words"
+    with pytest.raises(TypeError, match="only be tested for NULL"):
+        _ = Person.audience == Audience.HURT_PARTNER
+    assert CheckIn.note.is_(None) is not None
+    assert CheckIn.note.is_not(None) is not None

@@ -66,7 +66,7 @@ ENCRYPTED = {
     (table.name, column.name): column.type.context.encode()
     for table in Base.metadata.tables.values()
     for column in table.columns
-    if isinstance(column.type, crypto._Encrypted)
+    if isinstance(column.type, crypto.Encrypted)
 }
 
 Snapshot = dict[str, dict[tuple[Any, ...], dict[str, Any]]]

@@ -215,7 +215,7 @@ def create_key_file(path: Path) -> bytes:
 
 
 # --------------------------------------------------------------------------- column types
-class _Encrypted(TypeDecorator[Any]):
+class Encrypted(TypeDecorator[Any]):
     """Base of the encrypted column types: bytes in the database, plain values in Python.
 
     Only ``IS NULL`` / ``IS NOT NULL`` may be asked of the column in SQL: an equality would
@@ -256,7 +256,7 @@ class _Encrypted(TypeDecorator[Any]):
         return self.decode(keyring().decrypt(value, self._ad))
 
 
-class EncryptedText(_Encrypted):
+class EncryptedText(Encrypted):
     cache_ok = True
 
     def encode(self, value: Any) -> bytes:
@@ -266,7 +266,7 @@ class EncryptedText(_Encrypted):
         return data.decode()
 
 
-class EncryptedInt(_Encrypted):
+class EncryptedInt(Encrypted):
     cache_ok = True
 
     def encode(self, value: Any) -> bytes:
@@ -276,7 +276,7 @@ class EncryptedInt(_Encrypted):
         return int(data)
 
 
-class EncryptedEnum(_Encrypted):
+class EncryptedEnum(Encrypted):
     cache_ok = True
 
     def __init__(self, enum_class: type[enum.Enum], context: str) -> None:

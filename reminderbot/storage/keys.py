@@ -140,7 +140,7 @@ def encrypted_columns() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
         found = [
             (c.name, c.type.context.encode())
             for c in mapped.columns
-            if isinstance(c.type, crypto._Encrypted)
+            if isinstance(c.type, crypto.Encrypted)
         ]
         if found:
             yield mapped.name, found
