@@ -422,9 +422,23 @@ async def test_a_key_rotates_while_the_bot_runs_and_the_old_key_can_then_be_reti
     old, new = databases.TEST_DATA_KEY, crypto.new_key()
     new_id = crypto.key_id(crypto.parse_key(new, "test")).hex()
     written = await fill(url)
-    # Retiring the old key before rotating would leave rows no one can read: it does not start.
-    code, lines, _ = await run_to_the_end(environment(server, url, REMINDERBOT_DATA_KEY=new), "run")
     old_id = crypto.key_id(crypto.parse_key(old, "test")).hex()
+    # Retiring the old key before rotating would leave rows no one can read: it does not start,
+    only_new_env = environment(server, url, REMINDERBOT_DATA_KEY=new)
+    code, lines, _ = await run_to_the_end(only_new_env, "run")
+    assert code == 2 and len(lines) == 1, lines
+    assert f"opens this database (it was encrypted with key {old_id})" in lines[0]
+    # ... nor after a rotation that stopped after its first step (the database's hash key).
+    saved = crypto.current()
+    engine = databases.engine_for(url)
+    try:
+        crypto.use(crypto.Keyring([crypto.parse_key(k, "test") for k in (new, old)]))
+        assert await keys.unlock(engine)
+        await keys._rewrap_hash_key(engine)
+    finally:
+        await engine.dispose()
+        crypto.use(*saved)
+    code, lines, _ = await run_to_the_end(only_new_env, "run")
     assert code == 2 and len(lines) == 1, lines
     assert f"still encrypted with data key {old_id}" in lines[0]
     both = environment(server, url, REMINDERBOT_DATA_KEY=f"{new},{old}")
@@ -443,7 +457,6 @@ async def test_a_key_rotates_while_the_bot_runs_and_the_old_key_can_then_be_reti
 
     # The old key retired: everything reads under the new key alone.
     only_new = crypto.Keyring([crypto.parse_key(new, "test")])
-    saved = crypto.keyring()
     engine = databases.engine_for(url)
     try:
         crypto.use(only_new)
@@ -457,7 +470,7 @@ async def test_a_key_rotates_while_the_bot_runs_and_the_old_key_can_then_be_reti
                 assert (checkin.mood, checkin.note) == (MOOD, note)
     finally:
         await engine.dispose()
-        crypto.use(saved, databases.TEST_HASH_KEY)
+        crypto.use(*saved)
     bot = await start(server, environment(server, url, REMINDERBOT_DATA_KEY=new))
     try:
         await polling(server, bot)
