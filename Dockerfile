@@ -17,7 +17,8 @@ RUN useradd --create-home --uid 10001 reminderbot && mkdir -p /app/data \
 USER reminderbot
 VOLUME ["/app/data"]
 
-# The bot's own HTTP server: /healthz, /metrics and, in webhook mode, the webhook path.
+# The bot's own HTTP server: /healthz, /metrics and, in webhook mode, the webhook path. Set
+# here because a polling bot opens no port unless asked, and the HEALTHCHECK asks /healthz.
 ENV REMINDERBOT_LISTEN=0.0.0.0:8080
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \

@@ -1,4 +1,4 @@
-"""The ``reminderbot`` command: run, db upgrade, messages check, sandbox.
+"""The ``reminderbot`` command: run, db upgrade, db backup, messages check, sandbox.
 
 Operator mistakes (a missing token, a broken config or messages file, an unreachable database)
 end with one clear sentence and exit code 2, never a traceback.
@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import make_url
 
 from reminderbot import __version__
-from reminderbot.config import ConfigError, Settings, load_settings
+from reminderbot.config import ConfigError, Settings, load_settings, unknown_variables
+from reminderbot.logs import fatal_line
 from reminderbot.storage.crypto import DataKeyError
 
 if TYPE_CHECKING:
@@ -36,10 +37,53 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _load(args: argparse.Namespace) -> Settings:
-    if args.config:
-        return load_settings(Path(args.config), flag=True)
-    return load_settings()
+def _load(args: argparse.Namespace, *, warn: bool = True) -> Settings:
+    """The settings; ``warn`` prints what is odd about the environment (``run`` logs it)."""
+    config = getattr(args, "config", None)
+    settings = load_settings(Path(config), flag=True) if config else load_settings()
+    if warn:
+        for warning in unknown_variables():
+            print(f"reminderbot: warning: {warning}", file=sys.stderr)
+    return settings
+
+
+# Why a database cannot be used, by the exception somewhere in the chain (the drivers' own
+# messages may carry the URL, and so the password; these never do).
+_DATABASE_CAUSES = {
+    "InvalidCatalogNameError": "that database does not exist on the server",
+    "InvalidPasswordError": "the server refused the password",
+    "InvalidAuthorizationSpecificationError": "the server does not know that user",
+    "ConnectionRefusedError": "nothing accepts connections at that host and port",
+    "gaierror": "that host name is not known",
+    "TimeoutError": "the server did not answer in time",
+    "SSLError": "the SSL handshake failed",
+    "InsufficientPrivilegeError": "that user may not do this in that database",
+}
+
+
+def database_cause(exc: BaseException) -> str:
+    """What went wrong with the database, in words that name no password."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if name in _DATABASE_CAUSES:
+            return _DATABASE_CAUSES[name]
+        text = str(current).lower()
+        if "rejected ssl upgrade" in text:
+            return "the server does not accept SSL connections (drop ssl= or sslmode=)"
+        if "unable to open database file" in text:
+            return "the file cannot be opened or created (check the folder and its permissions)"
+        if "file is not a database" in text:
+            return "that file is not a SQLite database"
+        nested = getattr(current, "orig", None)
+        current = (
+            nested
+            if isinstance(nested, BaseException) and id(nested) not in seen
+            else current.__cause__ or current.__context__
+        )
+    return type(exc).__name__
 
 
 def _load_keys(settings: Settings) -> str | None:
@@ -84,8 +128,8 @@ async def _upgrade(url: str) -> str | None:
         raise StartupError(str(exc)) from exc
     except (SQLAlchemyError, OSError) as exc:
         raise StartupError(
-            f"The database at {_safe_url(url)} cannot be reached or migrated "
-            f"({type(exc).__name__}); check REMINDERBOT_DATABASE_URL."
+            f"The database at {_safe_url(url)} cannot be reached or migrated: "
+            f"{database_cause(exc)}; check REMINDERBOT_DATABASE_URL."
         ) from exc
     finally:
         await engine.dispose()
@@ -110,6 +154,18 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         print(f"reminderbot: {made}", file=sys.stderr)
     revision = asyncio.run(_upgrade(settings.database_url))
     print(f"database {_safe_url(settings.database_url)} is at revision {revision}")
+    return 0
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the SQLite database, safe while the bot runs (no lock taken)."""
+    from reminderbot.storage.backup import BackupError, backup
+
+    settings = _load(args)
+    try:
+        print(backup(settings.database_url, Path(args.path)).report())
+    except BackupError as exc:
+        raise StartupError(str(exc)) from exc
     return 0
 
 
@@ -158,8 +214,15 @@ def cmd_db_rotate_key(args: argparse.Namespace) -> int:
 def cmd_messages_check(args: argparse.Namespace) -> int:
     from reminderbot.content.check import check_messages
     from reminderbot.content.usage import scan_code
+    from reminderbot.resources import unserved_edits_note
 
-    messages_dir = Path(args.dir) if args.dir else _load(args).messages_dir
+    if args.dir:
+        messages_dir, note = Path(args.dir), None
+    else:
+        # The words `run` would serve from here, by the same settings.
+        settings = _load(args)
+        messages_dir = settings.messages_dir.absolute()
+        note = unserved_edits_note(messages_dir, Path.cwd(), chosen=_words_chosen(settings))
     article = Path(args.article) if args.article else messages_dir / "article.txt"
     code = scan_code()
     problems = check_messages(messages_dir, article if article.exists() else None, code=code)
@@ -167,6 +230,8 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
         print(f"warning: {article} not found; sources were not checked", file=sys.stderr)
     for problem in problems:
         print(problem)
+    if note is not None:
+        print(note, file=sys.stderr)
     if problems:
         print(f"{len(problems)} problem(s) in {messages_dir}", file=sys.stderr)
         return 1
@@ -177,19 +242,27 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _words_chosen(settings: Settings) -> bool:
+    """Whether the operator named the words (config file or environment)."""
+    return "messages_dir" in settings.model_fields_set
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from telegram.error import InvalidToken, NetworkError
 
     from reminderbot.content.usage import scan_code
     from reminderbot.logs import configure
+    from reminderbot.resources import unserved_edits_note
     from reminderbot.storage.db import create_engine, create_session_factory
     from reminderbot.telegram.app import build_application, oversized_messages
     from reminderbot.telegram.context import AppState
     from reminderbot.telegram.serve import ServeError, serve
 
-    settings = _load(args)
+    settings = _load(args, warn=False)
     token = settings.require_token()
     configure(settings.log_level, token, settings.log_format)
+    for warning in unknown_variables():
+        log.warning("%s", warning)
     # Words that don't match what the code asks for (a misspelled placeholder, a deleted key)
     # would otherwise reach a person as "Something went wrong"; the scan takes a fraction of a
     # second, once, on the words the catalog was built from.
@@ -199,6 +272,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"The words in {settings.messages_dir} don't match the code ({mismatches[0]}); "
             "run `reminderbot messages check` for the full list."
         )
+    database = _database_file(settings.database_url)  # before the engine creates it
     _hold_database(settings.database_url)  # until this process exits
     engine = create_engine(settings.database_url)
     state = AppState(settings=settings, catalog=catalog, sessions=create_session_factory(engine))
@@ -207,6 +281,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise StartupError(oversized)
     log.info("config file: %s", settings.config_path)
     log.info("words: %s (languages %s)", settings.messages_dir, ", ".join(catalog.languages))
+    _log_database(settings.database_url, *database)
+    note = unserved_edits_note(settings.messages_dir, Path.cwd(), chosen=_words_chosen(settings))
+    if note is not None:
+        log.warning("%s", note)
     if not settings.support_contacts:
         log.warning("no support_contacts are configured: /help and /support list none")
     made = _load_keys(settings)
@@ -229,6 +307,30 @@ def cmd_run(args: argparse.Namespace) -> int:
             "check the network or REMINDERBOT_BOT_API_URL."
         ) from exc
     return 0
+
+
+def _database_file(url: str) -> tuple[Path | None, bool]:
+    """The SQLite file (absolute) and whether it exists yet; (None, True) for PostgreSQL."""
+    from reminderbot.storage.lock import sqlite_file
+
+    database = sqlite_file(url)
+    return database, database is None or database.exists()
+
+
+def _log_database(url: str, database: Path | None, existed: bool) -> None:
+    """Say where the data is; a SQLite file not there before is said loudly: a relative path is
+    taken from the working folder, so a start from another folder would begin an empty one."""
+    if database is None:
+        log.info("database: %s", _safe_url(url))
+    elif existed:
+        log.info("database: %s", database)
+    else:
+        log.warning(
+            "database: %s does not exist yet, so an empty one is created there (a relative "
+            "path in REMINDERBOT_DATABASE_URL is taken from the working folder, %s)",
+            database,
+            Path.cwd(),
+        )
 
 
 def _catalog(settings: Settings, code: CodeUsage | None = None) -> tuple[Catalog, list[Problem]]:
@@ -258,8 +360,8 @@ async def _practice_counts(settings: Settings, catalog: Catalog) -> str:
             counts = await stats.practice_counts(session, utcnow())
     except (SQLAlchemyError, OSError) as exc:
         raise StartupError(
-            f"The database at {_safe_url(settings.database_url)} cannot be read "
-            f"({type(exc).__name__}); check REMINDERBOT_DATABASE_URL, or run "
+            f"The database at {_safe_url(settings.database_url)} cannot be read: "
+            f"{database_cause(exc)}; check REMINDERBOT_DATABASE_URL, or run "
             "`reminderbot db upgrade`."
         ) from exc
     finally:
@@ -280,6 +382,11 @@ def cmd_health(args: argparse.Namespace) -> int:
     import urllib.request
 
     settings = _load(args)
+    if settings.listen_host_port is None:
+        raise StartupError(
+            "REMINDERBOT_LISTEN is not set, so the bot serves no /healthz to ask; set it "
+            "(e.g. 127.0.0.1:8080) for both the bot and this command."
+        )
     host, port = settings.listen_host_port
     if host in {"0.0.0.0", "::", ""}:
         host = "127.0.0.1"
@@ -318,14 +425,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="config file (default: $REMINDERBOT_CONFIG or config/reminderbot.toml)",
     )
+    # --config also after the subcommand (`reminderbot stats --config x`); SUPPRESS keeps one
+    # given before it when none is given after.
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
         "run",
+        parents=[config],
         help="run the bot (long polling, or webhook mode with REMINDERBOT_WEBHOOK_URL)",
         description="Apply pending database migrations, then run the bot: long polling, or "
         "webhook mode when REMINDERBOT_WEBHOOK_URL is set. Serves /healthz and /metrics on "
-        "REMINDERBOT_LISTEN. Needs REMINDERBOT_TOKEN.",
+        "REMINDERBOT_LISTEN when set (webhook mode: default 127.0.0.1:8080). Needs "
+        "REMINDERBOT_TOKEN.",
     )
     run.set_defaults(func=cmd_run)
 
@@ -333,10 +446,20 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_sub.add_parser(
         "upgrade",
+        parents=[config],
         help="apply pending migrations",
         description="Create or upgrade the database at REMINDERBOT_DATABASE_URL.",
     )
     upgrade.set_defaults(func=cmd_db_upgrade)
+    backup = db_sub.add_parser(
+        "backup",
+        help="copy the SQLite database to PATH, safe while the bot runs",
+        description="Copy the SQLite database at REMINDERBOT_DATABASE_URL to PATH (a new file, "
+        "readable by its owner only), consistent even while the bot writes. On PostgreSQL it "
+        "says what to run instead (pg_dump) and exits 2.",
+    )
+    backup.add_argument("path", metavar="PATH", help="the new file to write")
+    backup.set_defaults(func=cmd_db_backup)
     new_key = db_sub.add_parser(
         "new-key",
         help="print a new data key",
@@ -360,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check = messages_sub.add_parser(
         "check",
+        parents=[config],
         help="validate every file in messages/",
         description="Validate the words in messages/: ids, lengths, placeholders, every "
         "language has every key, every source is in the article. Exit 1 on any problem.",
@@ -370,15 +494,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = sub.add_parser(
         "stats",
+        parents=[config],
         help="counts for the practice (never content, never ids)",
         description="Print people active, paused, unreachable, stopped and paired; reminders "
         "sent and skipped by reason; check-ins per week for the last eight weeks. Numbers "
-        "under 5 print as <5.",
+        "from 1 to 4 print as <5.",
     )
     stats.set_defaults(func=cmd_stats)
 
     health = sub.add_parser(
         "health",
+        parents=[config],
         help="ask the running bot's /healthz (exit 0 when healthy)",
         description="GET /healthz on REMINDERBOT_LISTEN; exit 0 on 200, 1 otherwise. The "
         "Docker image's HEALTHCHECK.",
@@ -402,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (ConfigError, StartupError, DataKeyError) as exc:
-        print(f"reminderbot: {exc}", file=sys.stderr)
+        print(fatal_line(str(exc)), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

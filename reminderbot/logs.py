@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 
 
 class RedactToken(logging.Filter):
@@ -55,7 +57,12 @@ class JsonFormatter(logging.Formatter):
         return line.replace(self._token, "<token>") if self._token else line
 
 
+# What configure() set up, for the last line the CLI prints when it stops (see fatal_line).
+_configured: dict[str, str | None] = {}
+
+
 def configure(level: str, token: str | None = None, log_format: str = "text") -> None:
+    _configured.update(format=log_format, token=token)
     handler = logging.StreamHandler()
     if log_format == "json":
         handler.setFormatter(JsonFormatter(token))
@@ -68,6 +75,25 @@ def configure(level: str, token: str | None = None, log_format: str = "text") ->
     root.handlers[:] = [handler]
     root.setLevel(level)
     quiet_libraries(level)
+
+
+def fatal_line(message: str) -> str:
+    """The one line the CLI prints when it must stop: JSON when the log is JSON (a collector
+    must not lose the line that says why), else ``reminderbot: <sentence>``. Before logging is
+    set up (a setting itself is wrong) REMINDERBOT_LOG_FORMAT decides."""
+    log_format = _configured.get("format") or os.environ.get("REMINDERBOT_LOG_FORMAT", "")
+    token = _configured.get("token")
+    if token:
+        message = message.replace(token, "<token>")
+    if log_format.strip().lower() != "json":
+        return f"reminderbot: {message}"
+    entry = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "level": "CRITICAL",
+        "logger": "reminderbot",
+        "message": message,
+    }
+    return json.dumps(entry, ensure_ascii=False)
 
 
 def quiet_libraries(level: str) -> None:

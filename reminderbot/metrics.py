@@ -17,6 +17,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 SENT, SKIPPED, FAILED = "sent", "skipped", "failed"
 UPDATE_KINDS = ("message", "callback_query", "other")
 PEOPLE_STATES = ("active", "paused", "unreachable", "stopped", "paired")
+# Where a failed update was being handled: "support" is /support, /help and the support button,
+# the words someone in a hard moment reaches for; everything else is "other".
+HANDLER_PATHS = ("support", "other")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +74,28 @@ class Metrics:
             ["state"],
             registry=r,
         )
+        self.handler_errors = Counter(
+            "reminderbot_handler_errors",
+            "Updates whose handling failed, by path (support: /support, /help, the support "
+            "button).",
+            ["path"],
+            registry=r,
+        )
+        self.database_up = Gauge(
+            "reminderbot_database_up",
+            "1 when this instance's database answered at the last scrape, else 0.",
+            registry=r,
+        )
+        self.support_contacts = Gauge(
+            "reminderbot_support_contacts",
+            "Support contacts configured (0: /help and /support list none).",
+            registry=r,
+        )
         for kind in UPDATE_KINDS:
             self.updates.labels(kind=kind)
+        # Counters start at 0, so an alert on increase() sees the first error too.
+        for path in HANDLER_PATHS:
+            self.handler_errors.labels(path=path)
         self.deliveries.labels(outcome=SENT, reason="")
 
     def record_tick(self, figures: TickFigures, seconds: float) -> None:
@@ -87,6 +110,9 @@ class Metrics:
 
     def update_handled(self, kind: str) -> None:
         self.updates.labels(kind=kind if kind in UPDATE_KINDS else "other").inc()
+
+    def handler_failed(self, path: str) -> None:
+        self.handler_errors.labels(path=path if path in HANDLER_PATHS else "other").inc()
 
     def set_people(self, counts: Mapping[str, int]) -> None:
         for state in PEOPLE_STATES:

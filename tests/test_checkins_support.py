@@ -142,6 +142,21 @@ async def test_a_changed_answer_is_not_offered_a_second_word(
     assert (checkin.mood, checkin.note) == (Mood.OPEN, "Felt close to them tonight.")
 
 
+async def test_a_note_with_characters_a_database_cannot_hold_is_kept_cleaned(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    """PostgreSQL refuses U+0000 in text (and a lone surrogate cannot be encoded): the note is
+    kept without them, never lost and reported as "the database is down"."""
+    await joined(harness, ALEX)
+    delivery_id = await reminder_at(harness, clock, ALEX, utc(2026, 3, 2, 9))
+    await harness.press(ALEX, checkin_data(delivery_id, Mood.STEADY))
+    await harness.say(ALEX, "Calm\x00 day \ud800today")
+    assert harness.last_text(ALEX) == harness.text("notes.kept")
+    (checkin,) = await checkins_of(harness)
+    assert checkin.note == "Calm day \ufffdtoday"
+    assert harness.text("errors.database_down") not in harness.all_texts(ALEX)
+
+
 async def test_an_overlong_note_is_refused_kindly_and_the_window_stays_open(
     harness: BotHarness, clock: FakeClock
 ) -> None:
@@ -537,7 +552,7 @@ async def test_mydata_contains_the_note_and_delete_removes_it(
         await harness.say(user_id, note)
 
     await harness.command(ALEX, "/mydata")
-    (document,) = harness.double.calls_to("sendDocument", chat_id=ALEX)
+    _, document = harness.double.calls_to("sendDocument", chat_id=ALEX)  # to read, JSON
     (content,) = document.files.values()
     export = json.loads(content)
     assert [(c["mood"], c["note"]) for c in export["checkins"]] == [("heavy", "only mine")]

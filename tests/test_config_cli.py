@@ -318,3 +318,216 @@ def test_config_named_by_absolute_path_works_from_another_folder(tmp_path: Path)
     env = {"REMINDERBOT_CONFIG": str(REPO / "config" / "reminderbot.toml")}
     result = run_cli("messages", "check", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------ issue 19 item 10: the config battery
+NOT_UTF8 = 'practice_name = "Caf\xe9"\n'.encode("latin-1")
+
+
+@pytest.mark.parametrize(
+    ("env", "needles"),
+    [
+        (
+            {"REMINDERBOT_DATABASE_URL": "postgresql+asyncpg://u@db/x?sslmode=sometimes"},
+            ["REMINDERBOT_DATABASE_URL", "sslmode", "require"],
+        ),
+        (
+            {"REMINDERBOT_DATABASE_URL": "postgresql+asyncpg://u:pw@db:fivefour/x"},
+            ["REMINDERBOT_DATABASE_URL", "port", "number"],
+        ),
+        (
+            {"REMINDERBOT_BOT_API_URL": "http://127.0.0.1:8081/"},
+            ["REMINDERBOT_BOT_API_URL", "/bot"],
+        ),
+        ({"REMINDERBOT_DATABASE_URL": "sqlite+aiosqlite://"}, ["in-memory", "file"]),
+        ({"REMINDERBOT_DATABASE_URL": "sqlite+aiosqlite:///:memory:"}, ["in-memory"]),
+        ({"REMINDERBOT_INVITE_TTL": "P999999999D"}, ["REMINDERBOT_INVITE_TTL", "at most 30 days"]),
+        ({"REMINDERBOT_STALE_AFTER": "P999999999D"}, ["REMINDERBOT_STALE_AFTER", "at most 7 days"]),
+        ({"REMINDERBOT_TICK_SECONDS": "0.001"}, ["REMINDERBOT_TICK_SECONDS", "at least 0.1"]),
+        ({"REMINDERBOT_DEFAULT_REMINDER_TIME": "9h"}, ["REMINDER_TIME", "24-hour time"]),
+        ({"REMINDERBOT_DEFAULT_REMINDER_TIME": "25:00"}, ["REMINDER_TIME", "24-hour time"]),
+        ({"REMINDERBOT_PAID_BROADCAST": "maybe"}, ["REMINDERBOT_PAID_BROADCAST", "true or false"]),
+        ({"REMINDERBOT_NOTE_MAX_CHARS": "lots"}, ["REMINDERBOT_NOTE_MAX_CHARS", "whole number"]),
+    ],
+)
+def test_each_bad_setting_is_one_sentence_at_start(
+    tmp_path: Path, env: dict[str, str], needles: list[str]
+) -> None:
+    result = run_cli("run", cwd=tmp_path, env={"REMINDERBOT_TOKEN": "1:x", **env})
+    assert_one_clear_sentence(result, *needles)
+    # Our own words, never pydantic's, and never a password from the URL.
+    assert "Input should" not in result.stderr and "pw" not in result.stderr
+
+
+def test_a_config_file_that_is_not_utf8_is_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(NOT_UTF8)
+    result = run_cli(
+        "run", cwd=tmp_path, env={"REMINDERBOT_TOKEN": "1:x", "REMINDERBOT_CONFIG": str(path)}
+    )
+    assert_one_clear_sentence(result, "latin1.toml", "UTF-8")
+
+
+def test_libpq_sslmode_becomes_asyncpgs_ssl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hosting providers print libpq URLs; asyncpg takes ssl= and failed on sslmode= with a
+    traceback. The mode is kept, under the name asyncpg knows."""
+    monkeypatch.setenv(
+        "REMINDERBOT_DATABASE_URL", "postgresql+asyncpg://u:pw@db:5432/x?sslmode=require"
+    )
+    settings = load_settings(REPO / "config" / "reminderbot.toml")
+    assert settings.database_url == "postgresql+asyncpg://u:pw@db:5432/x?ssl=require"
+
+
+# ------------------------------------------------------ issue 21 item 16: the operator
+def test_the_sqlite_database_and_its_folder_are_private(tmp_path: Path) -> None:
+    """Notes are in that file: other users of the machine must not read it (0644 before)."""
+    env = {"REMINDERBOT_DATABASE_URL": "sqlite+aiosqlite:///data/private/x.sqlite3"}
+    result = run_cli("db", "upgrade", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "data" / "private"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    for path in folder.iterdir():  # the database, its lock and any -wal or -shm beside it
+        assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_start_up_names_the_database_file_and_a_new_one_loudly(tmp_path: Path) -> None:
+    """./data is taken from the working folder: a start from another folder must not begin an
+    empty database silently."""
+    env = {
+        "REMINDERBOT_TOKEN": "123:abc",
+        "REMINDERBOT_BOT_API_URL": "http://127.0.0.1:9/bot",  # stops after the database is ready
+        "REMINDERBOT_DATABASE_URL": "sqlite+aiosqlite:///data/bot.sqlite3",
+    }
+    first = run_cli("run", cwd=tmp_path, env=env)
+    database = str(tmp_path / "data" / "bot.sqlite3")
+    (created,) = [line for line in first.stderr.splitlines() if "database:" in line]
+    assert "WARNING" in created and database in created and "does not exist yet" in created
+    assert str(tmp_path) in created  # the working folder it was taken from
+    second = run_cli("run", cwd=tmp_path, env=env)
+    (found,) = [line for line in second.stderr.splitlines() if "database:" in line]
+    assert "INFO" in found and found.endswith(f"database: {database}")
+
+
+def test_config_works_before_and_after_the_subcommand(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.toml")
+    for args in (["stats", "--config", missing], ["--config", missing, "stats"]):
+        assert_one_clear_sentence(run_cli(*args, cwd=tmp_path), "--config", missing)
+    edited = tmp_path / "words.toml"
+    edited.write_text(f'messages_dir = "{tmp_path / "w"}"\n')
+    for args in (
+        ["messages", "check", "--config", str(edited)],
+        ["db", "upgrade", "--config", str(edited)],
+    ):
+        result = run_cli(*args, cwd=tmp_path)
+        assert "unrecognized arguments" not in result.stderr, args
+    result = run_cli("messages", "check", "--config", str(edited), cwd=tmp_path)
+    assert str(tmp_path / "w") in result.stdout + result.stderr
+
+
+def test_a_misspelled_variable_is_a_warning_with_the_right_name(tmp_path: Path) -> None:
+    env = {"REMINDERBOT_PRACTISE_NAME": "Typo Practice", "REMINDERBOT_ZZZ": "1"}
+    result = run_cli("messages", "check", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 2, warnings
+    assert "REMINDERBOT_PRACTISE_NAME" in warnings[0]
+    assert "did you mean REMINDERBOT_PRACTICE_NAME?" in warnings[0]
+    assert "REMINDERBOT_ZZZ" in warnings[1]
+    # `run` logs it, as a warning line of its log.
+    env |= {
+        "REMINDERBOT_TOKEN": "123:abc",
+        "REMINDERBOT_BOT_API_URL": "http://127.0.0.1:9/bot",
+        "REMINDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.sqlite3",
+        "REMINDERBOT_LOG_FORMAT": "json",
+    }
+    run = run_cli("run", cwd=tmp_path, env=env)
+    logged = [json.loads(line) for line in run.stderr.splitlines()]
+    assert any(
+        entry["level"] == "WARNING" and "did you mean REMINDERBOT_PRACTICE_NAME" in entry["message"]
+        for entry in logged
+    )
+
+
+def test_with_json_logs_the_last_fatal_line_is_json_too(tmp_path: Path) -> None:
+    env = {
+        "REMINDERBOT_TOKEN": "123:abc",
+        "REMINDERBOT_BOT_API_URL": "http://127.0.0.1:9/bot",
+        "REMINDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.sqlite3",
+        "REMINDERBOT_LOG_FORMAT": "json",
+    }
+    result = run_cli("run", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    entries = [json.loads(line) for line in result.stderr.splitlines()]  # every line is JSON
+    assert entries[-1]["level"] == "CRITICAL"
+    assert "cannot be reached" in entries[-1]["message"]
+    assert "123:abc" not in result.stderr
+    # A setting that is itself wrong stops before logging is set up: still one JSON line.
+    bad = run_cli("run", cwd=tmp_path, env={**env, "REMINDERBOT_TICK_SECONDS": "0"})
+    (line,) = bad.stderr.splitlines()
+    assert "REMINDERBOT_TICK_SECONDS" in json.loads(line)["message"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("url", "cause"),
+    [
+        ("postgresql+asyncpg://postgres:hunter22@{host}/no_such_database_here", "does not exist"),
+        ("postgresql+asyncpg://no_such_role:hunter22@{host}/test", "does not know that user"),
+        ("postgresql+asyncpg://postgres:hunter22@127.0.0.1:1/test", "nothing accepts"),
+    ],
+)
+def test_a_database_error_names_its_cause_never_the_password(
+    tmp_path: Path, postgres_skip_reason: str | None, url: str, cause: str
+) -> None:
+    if postgres_skip_reason:
+        pytest.skip(postgres_skip_reason)
+    from sqlalchemy.engine import make_url
+
+    from tests.support.databases import POSTGRES_URL
+
+    test_url = make_url(POSTGRES_URL)
+    host = f"{test_url.host}:{test_url.port or 5432}"
+    env = {"REMINDERBOT_DATABASE_URL": url.format(host=host)}
+    result = run_cli("db", "upgrade", cwd=tmp_path, env=env)
+    assert_one_clear_sentence(result, cause, "REMINDERBOT_DATABASE_URL")
+    assert "hunter22" not in result.stderr and "DBAPIError" not in result.stderr
+
+
+def test_the_shipped_config_lists_every_setting_with_its_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The README says the defaults live in the file: each setting has a line there, set or
+    commented out, and its value is the default (the practice's name and contacts excepted:
+    they are examples to replace)."""
+    import tomllib
+
+    from reminderbot.config import Settings
+
+    for key in [k for k in os.environ if k.startswith("REMINDERBOT_")]:
+        monkeypatch.delenv(key)
+    examples = {"practice_name", "support_contacts"}
+    lines = (REPO / "config" / "reminderbot.toml").read_text().splitlines()
+    defaults = Settings()
+    missing, wrong = [], []
+    for name, field in Settings.model_fields.items():
+        pattern = re.compile(rf"^(# )?{name} = ")
+        found = sorted((line for line in lines if pattern.match(line)), key=lambda x: x[0] == "#")
+        if not found:
+            missing.append(name)
+            continue
+        if field.get_default(call_default_factory=True) is None or name in examples:
+            continue
+        if name == "messages_dir":
+            continue  # the shipped words' folder: where the package is installed
+        value = tomllib.loads(found[0].removeprefix("# "))[name]
+        if getattr(Settings(**{name: value}), name) != getattr(defaults, name):
+            wrong.append(f"{name} = {value!r}")
+    assert missing == [], f"config/reminderbot.toml lacks these settings: {', '.join(missing)}"
+    assert wrong == [], f"config/reminderbot.toml gives these other than the default: {wrong}"
+
+
+def test_health_without_a_listener_says_so_in_one_sentence(tmp_path: Path) -> None:
+    """Polling mode serves no /healthz unless REMINDERBOT_LISTEN asks (issue 19 item 9)."""
+    assert_one_clear_sentence(run_cli("health", cwd=tmp_path), "REMINDERBOT_LISTEN")

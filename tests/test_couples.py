@@ -1032,7 +1032,7 @@ async def test_mydata_has_own_pairing_and_nothing_of_the_partner(
     await harness.press(SAM, callbacks.pause_scope_data("shared"))
     await harness.press(SAM, callbacks.pause_length_data(PauseLength.WEEK, shared=True))
     await harness.command(ALEX, "/mydata")
-    (document,) = harness.double.calls_to("sendDocument", chat_id=ALEX)
+    text, document = harness.double.calls_to("sendDocument", chat_id=ALEX)  # to read, JSON
     data = json.loads(document.files["document"])
     assert data["pairing"] == {"paired": True, "open_invite": None}
     assert data["person"]["sharing"] == "need_space"
@@ -1045,6 +1045,10 @@ async def test_mydata_has_own_pairing_and_nothing_of_the_partner(
     assert SAM not in _values(data) and str(SAM) not in _values(data)
     assert sam.shared_hold_until is not None
     assert sam.shared_hold_until.isoformat() not in document.files["document"].decode()
+    # Nor in the file to read, in any form: not Sam's id, not when Sam's pause ends.
+    readable = text.files["document"].decode()
+    assert str(SAM) not in readable
+    assert sam.shared_hold_until.strftime("%Y-%m-%d") not in readable.split("Written", 1)[1]
 
 
 async def test_mydata_does_not_spell_out_the_partners_couple_prompt_answer(
@@ -1055,7 +1059,7 @@ async def test_mydata_does_not_spell_out_the_partners_couple_prompt_answer(
     await harness.press(SAM, callbacks.couple_data(True))
     await harness.press(ALEX, callbacks.couple_data(False))
     await harness.command(SAM, "/mydata")
-    (document,) = harness.double.calls_to("sendDocument", chat_id=SAM)
+    _, document = harness.double.calls_to("sendDocument", chat_id=SAM)  # to read, JSON
     data = json.loads(document.files["document"])
     assert data["person"]["wants_couple_prompts"] is True
     assert "couple_prompts_agreed" not in data["person"]
@@ -1076,7 +1080,7 @@ async def test_existing_single_people_are_untouched_by_the_migration(
             ),
             {"now": datetime(2026, 3, 1)},
         )
-    await upgrade(engine, "0004")  # the last revision with plain ids (0005 encrypts them)
+    await upgrade(engine, "0004")  # the last revision with plain ids (0006 encrypts them)
     async with engine.connect() as connection:
         row = (
             await connection.execute(
@@ -1112,7 +1116,7 @@ async def test_the_migration_keeps_couple_prompts_only_where_both_said_yes(
             await connection.execute(
                 text(people), {"id": user, "couple": couple, "wants": wants, "now": now}
             )
-    await upgrade(engine, "0004")  # the last revision with plain ids (0005 encrypts them)
+    await upgrade(engine, "0004")  # the last revision with plain ids (0006 encrypts them)
     async with engine.connect() as connection:
         rows = (
             await connection.execute(

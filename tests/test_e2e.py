@@ -36,10 +36,12 @@ from reminderbot.sandbox.server import DueNowHook, RunningServer, start_server
 from reminderbot.sandbox.state import CallRecord, SandboxState, StoredMessage
 from reminderbot.sandbox.views import invite_payloads
 from reminderbot.services.consent import STORED_LINES
+from reminderbot.services.retention import RetentionPolicy
 from reminderbot.services.schedules import MAX_DAILY_TIMES
 from reminderbot.storage import crypto, keys, repositories
 from reminderbot.storage.db import create_engine, create_session_factory
 from reminderbot.storage.models import Delivery, DeliveryStatus, utcnow
+from reminderbot.telegram import callbacks
 
 pytestmark = pytest.mark.e2e
 
@@ -70,8 +72,9 @@ class Words:
         return self(key, **params, **{placeholder: "\0"}).split("\0")[0]
 
     def welcome(self) -> str:
-        stored = "\n".join(self(f"onboarding.stored.{line}") for line in STORED_LINES)
-        return self("onboarding.welcome", stored=stored)
+        kept = RetentionPolicy.of(_settings()).words()  # the periods the running bot reads
+        stored = "\n".join(self(f"onboarding.stored.{line}", **kept) for line in STORED_LINES)
+        return self("onboarding.welcome", stored=stored, kept=self("retention.welcome", **kept))
 
     def timezone_question(self) -> str:
         settings = _settings()
@@ -338,7 +341,11 @@ async def test_onboarding(sandbox: Sandbox, words: Words) -> None:
     await eventually(lambda: buttons(welcome) == {})
     assert text_of(welcome) == words.welcome()
     question = await eventually(lambda: with_text(state, A, words.timezone_question()))
-    assert set(_settings().timezone_choices) <= set(buttons(question))
+    # Places on the buttons ("New York"), the IANA names in their data.
+    offered = buttons(question)
+    for zone in _settings().timezone_choices:
+        place = zone.rsplit("/", 1)[-1].replace("_", " ")
+        assert offered[place] == callbacks.settings_data("tz", zone), offered
     assert state.bot_messages(B) == []
     assert state.violations == []
 

@@ -9,6 +9,7 @@ import json
 
 from sqlalchemy import inspect, select, text
 
+from reminderbot.services.retention import RetentionPolicy
 from reminderbot.storage.models import Base, ConsentState
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.welcome import welcome_text
@@ -90,7 +91,8 @@ async def test_stop_asks_first_then_stops_everything_and_keeps_data(
 ) -> None:
     await harness.join(ALEX)
     await harness.command(ALEX, "/stop")
-    assert harness.last_text(ALEX) == harness.text("stop.confirm")
+    words = RetentionPolicy.of(harness.state.settings).words()
+    assert harness.last_text(ALEX) == harness.text("stop.confirm", **words)
     await harness.press(ALEX, callbacks.stop_data(True))
     person = await harness.person(ALEX)
     assert person is not None and person.consent is ConsentState.STOPPED
@@ -121,13 +123,24 @@ async def test_stop_cancelled_changes_nothing(harness: BotHarness) -> None:
     assert edit.params["text"] == harness.text("stop.cancelled")
 
 
-async def test_mydata_sends_everything_stored_as_a_json_file(harness: BotHarness) -> None:
+async def test_mydata_sends_everything_stored_to_read_and_as_a_json_file(
+    harness: BotHarness,
+) -> None:
     await harness.join(ALEX)
     await harness.command(ALEX, "/times", "08:30 20:00")
     await harness.command(ALEX, "/mydata")
-    call = harness.double.calls_to("sendDocument", chat_id=ALEX)[-1]
-    assert call.params["caption"] == harness.text("mydata.caption")
-    assert call.params.get("protect_content") in (None, False)
+    text, call = harness.double.calls_to("sendDocument", chat_id=ALEX)
+    words = RetentionPolicy.of(harness.state.settings).words()
+    kept = harness.text("retention.mydata", **words)
+    assert text.params["caption"] == harness.text("mydata.caption", kept=kept)
+    assert call.params["caption"] == harness.text("mydata.caption_json")
+    assert [next(iter(c.filenames.values())).rsplit(".", 1)[1] for c in (text, call)] == [
+        "txt",
+        "json",
+    ]
+    for sent in (text, call):
+        assert sent.params.get("protect_content") in (None, False)
+    assert "08:30, 20:00" in next(iter(text.files.values())).decode()
     (content,) = call.files.values()
     data = json.loads(content)
     assert data["person"]["telegram_user_id"] == ALEX

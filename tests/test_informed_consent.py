@@ -10,6 +10,7 @@ import json
 
 from reminderbot.delivery.reminder import checkin_data
 from reminderbot.services.consent import STORED_LINES
+from reminderbot.services.retention import RetentionPolicy
 from reminderbot.storage.models import Base, Mood, SharingLevel
 from reminderbot.telegram import callbacks
 from tests.support.botdouble import RecordedCall
@@ -61,8 +62,9 @@ def welcome_of(harness: BotHarness, chat_id: int) -> RecordedCall:
 async def test_the_welcome_says_everything_that_is_stored(harness: BotHarness) -> None:
     await harness.command(ALEX, "/start")
     welcome = str(welcome_of(harness, ALEX).params["text"])
+    words = RetentionPolicy.of(harness.state.settings).words()
     for line in STORED_LINES:
-        assert harness.text(f"onboarding.stored.{line}") in welcome, line
+        assert harness.text(f"onboarding.stored.{line}", **words) in welcome, line
 
 
 def assert_welcome_kept(harness: BotHarness, chat_id: int) -> None:
@@ -100,7 +102,8 @@ async def test_after_yes_to_an_invite_the_welcome_stays(harness: BotHarness) -> 
         for c in harness.seen(ALEX)
         if any(d == yes for row in harness.double.buttons(c) for _, d in row)
     ][-1]
-    assert harness.text("onboarding.stored.checkins") in str(welcome.params["text"])
+    words = RetentionPolicy.of(harness.state.settings).words()
+    assert harness.text("onboarding.stored.checkins", **words) in str(welcome.params["text"])
     await harness.press(ALEX, yes)
     message_id = harness.double.message_id_of(welcome)
     edits = [

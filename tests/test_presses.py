@@ -7,11 +7,14 @@ is too old" for a late answer, 400 "message is not modified" for an edit that ch
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import re
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
+from telegram import Message, Update
 from telegram.error import BadRequest
 
 from reminderbot.delivery.reminder import checkin_data
@@ -271,6 +274,7 @@ async def test_an_edit_that_changes_nothing_is_not_sent(bot: BotHarness) -> None
         callbacks.delete_data(False),
         message_id=int(edit.params["message_id"]),  # type: ignore[call-overload]
         message_text=bot.text("delete.cancelled"),
+        markup=None,  # a stale screen's second press: the message has no buttons any more
     )
     await bot.process(update)
     assert bot.double.attempts_to("editMessageText") == edits
@@ -308,3 +312,143 @@ async def test_a_message_too_old_to_edit_gets_the_result_as_a_new_message(
     assert await bot.person(ALEX) is None
     assert bot.last_text(ALEX) == bot.text("delete.done")
     assert_no_apology(bot, ALEX)
+
+
+# --------------------------------------------------------------------------- a quick double tap
+EDITS = ("editMessageText", "editMessageReplyMarkup")
+
+
+def pressed_message(harness: BotHarness, chat_id: int, message_id: int) -> Message:
+    """The message as Telegram holds it right now: what both presses of a double tap carry."""
+    stored = harness.double.state.chat(chat_id).messages[message_id]
+    message = Message.de_json(copy.deepcopy(stored.message), harness.bot)
+    assert message is not None
+    return message
+
+
+def tap(harness: BotHarness, chat_id: int, data: str, message: Message) -> Update:
+    update = factories.callback_update(harness.bot, chat_id, data, message_id=message.message_id)
+    assert update.callback_query is not None
+    update.callback_query._unfreeze()
+    update.callback_query.message = message
+    update.callback_query._freeze()
+    return update
+
+
+async def double_tap(harness: BotHarness, chat_id: int, data: str, message_id: int) -> None:
+    """Two presses at once, both carrying the message as it was before the bot reacted, through
+    the same per-person queue a running bot uses."""
+    message = pressed_message(harness, chat_id, message_id)
+    processor = harness.application.update_processor
+    updates = [tap(harness, chat_id, data, message) for _ in range(2)]
+    await asyncio.gather(
+        *(processor.process_update(u, harness.application.process_update(u)) for u in updates)
+    )
+
+
+def refused_edits(harness: BotHarness, chat_id: int) -> list[str]:
+    return [
+        f"{c.method} {c.params.get('message_id')}: {c.fault}"
+        for c in harness.double.calls
+        if c.method in EDITS and c.fault is not None and c.params.get("chat_id") == chat_id
+    ]
+
+
+async def double_tap_everything(harness: BotHarness, chat_id: int, done: set[str]) -> int:
+    """Walk every keyboard in the chat (new ones too) and double-tap each button."""
+    taps = 0
+    while True:
+        todo = [
+            (m, d) for m, d in keyboards_in(harness, chat_id) if f"{chat_id}:{m}:{d}" not in done
+        ]
+        if not todo:
+            return taps
+        message_id, data = todo[0]
+        done.add(f"{chat_id}:{message_id}:{data}")
+        answered = harness.double.attempts_to("answerCallbackQuery")
+        await double_tap(harness, chat_id, data, message_id)
+        taps += 1
+        assert harness.double.attempts_to("answerCallbackQuery") == answered + 2, data
+        assert refused_edits(harness, chat_id) == [], data
+        assert harness.text("errors.generic") not in harness.all_texts(chat_id), data
+        assert harness.seen(ADMIN) == [], data
+        assert taps < 200
+
+
+async def test_every_button_double_tapped_makes_no_refused_edit(
+    bot: BotHarness, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Telegram answers an identical edit with 400 "message is not modified"; the bot knows what
+    it showed last and never sends one, whatever the (stale) pressed message says."""
+    done: set[str] = set()
+    taps = 0
+    with caplog.at_level("ERROR", logger="reminderbot"):
+        await bot.command(RIVER, "/start")
+        taps += await double_tap_everything(bot, RIVER, done)
+        await pair(bot)
+        await bot.command(ALEX, "/settings")
+        await reminder(bot, clock, ALEX)
+        await bot.command(ALEX, "/pause")
+        taps += await double_tap_everything(bot, ALEX, done)
+        taps += await double_tap_everything(bot, SAM, done)
+        await bot.command(ALEX, "/resume")
+        await bot.command(SAM, "/unpair")
+        taps += await double_tap_everything(bot, SAM, done)
+        for command in ("/stop", "/delete"):
+            await bot.command(SAM, command)
+            taps += await double_tap_everything(bot, SAM, done)
+    assert taps > 20
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert_no_apology(bot, ALEX, SAM, RIVER)
+
+
+async def test_double_taps_on_consent_pause_and_back_do_it_once(bot: BotHarness) -> None:
+    """The three seen in the field: each double tap takes effect once, with no refused edit."""
+    await bot.command(RIVER, "/start")
+    welcome = bot.message_with_button(RIVER, callbacks.consent_data(True))
+    await double_tap(bot, RIVER, callbacks.consent_data(True), welcome)
+    river = await bot.person(RIVER)
+    assert river is not None and river.consent is ConsentState.GIVEN
+    assert bot.all_texts(RIVER).count(bot.text("onboarding.consented")) == 1
+
+    await bot.command(RIVER, "/pause")
+    menu = bot.message_with_button(RIVER, callbacks.pause_length_data(PauseLength.THREE_DAYS))
+    await double_tap(bot, RIVER, callbacks.pause_length_data(PauseLength.THREE_DAYS), menu)
+    river = await bot.person(RIVER)
+    assert river is not None and river.paused_until is not None
+
+    await bot.command(RIVER, "/settings")
+    await bot.press(RIVER, callbacks.settings_data("quietmenu"))
+    back = bot.message_with_button(RIVER, callbacks.settings_data("main"))
+    await double_tap(bot, RIVER, callbacks.settings_data("main"), back)
+    shown = bot.double.state.chat(RIVER).messages[back].message
+    assert shown["text"] == bot.double.calls_to("editMessageText", RIVER)[-1].params["text"]
+    assert refused_edits(bot, RIVER) == []
+    assert_no_apology(bot, RIVER)
+
+
+async def test_an_edit_another_instance_made_since_is_never_hidden(
+    bot: BotHarness, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """Replicas: what this instance remembers of its own edit must not stop it redrawing a
+    message another instance changed since (the person sees what is stored)."""
+    async with BotHarness.running(sessions, clock, double=bot.double) as other:
+        await bot.join(ALEX)
+        delivery_id = await reminder(bot, clock, ALEX)
+        message_id = bot.message_with_button(ALEX, checkin_data(delivery_id, Mood.STEADY))
+
+        def showing() -> str:
+            return str(pressed_message(bot, ALEX, message_id).text)
+
+        for harness, mood in ((bot, Mood.STEADY), (other, Mood.HEAVY), (bot, Mood.STEADY)):
+            data = checkin_data(delivery_id, mood)
+            await harness.process(tap(harness, ALEX, data, pressed_message(bot, ALEX, message_id)))
+            label = bot.text(f"buttons.mood_{mood.value}")
+            assert showing().endswith(bot.text("checkin.recorded_line", mood=label)), mood
+        # A double tap split over two instances: the second gets Telegram's "not modified",
+        # which counts as done.
+        carried = pressed_message(bot, ALEX, message_id)
+        data = checkin_data(delivery_id, Mood.HEAVY)
+        await bot.process(tap(bot, ALEX, data, carried))
+        await other.process(tap(other, ALEX, data, carried))
+        assert_no_apology(bot, ALEX)

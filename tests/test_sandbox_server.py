@@ -1233,3 +1233,117 @@ async def test_a_server_that_stops_answering_shows_in_the_status_line(page: _Pag
     assert "not answering" in shown
     await page.send("Fetch.disable")  # the server answers again
     await page.until(f"{status} === ''", seconds=15)
+
+
+# ---------------------------------------------------------------------- a phone, 390 px wide
+_BROKEN_WORDS = """(() => {
+  const found = [];
+  for (const control of document.querySelectorAll("button, .keyboard a, a.download")) {
+    if (!control.getClientRects().length) continue;  // not shown
+    const walker = document.createTreeWalker(control, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const word of node.data.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, word.index);
+        range.setEnd(node, word.index + word[0].length);
+        const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+        if (lines.size > 1) found.push(control.textContent.trim() + " breaks " + word[0]);
+      }
+    }
+    if (control.scrollWidth > control.clientWidth + 1) {
+      found.push(control.textContent.trim() + " is cut off");
+    }
+  }
+  for (const list of document.querySelectorAll(".messages")) {
+    if (list.scrollWidth > list.clientWidth + 1) found.push("a chat scrolls sideways");
+  }
+  return found;
+})()"""
+
+
+async def _phone(page: _Page) -> None:
+    await page.send(
+        "Emulation.setDeviceMetricsOverride",
+        width=390,
+        height=844,
+        deviceScaleFactor=3,
+        mobile=True,
+    )
+    assert await page.js("window.innerWidth") == 390
+
+
+def _bot_menus() -> list[tuple[str, InlineKeyboardMarkup]]:
+    """The bot's own menus with their real words, as the first minutes show them."""
+    from reminderbot.telegram import menus
+    from reminderbot.telegram.context import AppState
+    from tests.support.harness import catalog, test_settings
+
+    state = AppState(settings=test_settings(), catalog=catalog(), sessions=None)  # type: ignore[arg-type]
+    return [
+        ("Welcome", menus.consent_menu(state, "en")),
+        menus.timezone_question(state, "en"),
+        ("Settings", menus.main_menu(state, "en", paired=True)),
+        ("Stop?", menus.stop_menu(state, "en")),
+        ("Erase?", menus.delete_menu(state, "en")),
+    ]
+
+
+async def test_on_a_phone_no_button_breaks_a_word_and_timezones_are_places(
+    server: RunningServer, bot: Bot, page: _Page
+) -> None:
+    await _phone(page)
+    server.state.send_text(A, "/start")
+    for text, markup in _bot_menus():
+        await bot.send_message(A, text, reply_markup=markup)
+    await bot.send_message(A, "Pick one", reply_markup=ReplyKeyboardMarkup([["Yes, that one"]]))
+    await page.until("document.querySelector('.reply-keyboard button') !== null")
+    await page.until(f"document.querySelectorAll('.msg.bot').length === {len(_bot_menus()) + 1}")
+    assert await page.js(_BROKEN_WORDS) == []
+    shown = await page.js(
+        "[...document.querySelectorAll('.keyboard button')].map((b) => b.textContent)"
+    )
+    places = ["London", "Berlin", "New York", "Chicago", "Los Angeles", "Sydney"]
+    assert [label for label in shown if label in places] == places
+    assert not [label for label in shown if "/" in label or "_" in label]
+
+
+async def test_hidden_parts_of_the_page_take_no_space(server: RunningServer, page: _Page) -> None:
+    await _phone(page)
+    server.state.send_text(A, "/start")
+    await page.until("document.querySelectorAll('.msg').length === 1")
+    taking_space = await page.js(
+        "[...document.querySelectorAll('[hidden]')]"
+        ".filter((e) => e.getBoundingClientRect().height > 0)"
+        ".map((e) => e.className + ' ' + e.getBoundingClientRect().height + 'px')"
+    )
+    assert taking_space == []
+
+
+async def test_old_download_links_leave_the_tab_order(
+    server: RunningServer, bot: Bot, page: _Page
+) -> None:
+    server.state.send_text(A, "/mydata")
+    await bot.send_document(A, b"{}", filename="first.json")
+    await page.until("document.querySelectorAll('.msg.bot').length === 1")
+    assert "Partner A: Download first.json (2 bytes)" in await page.focus_order()
+    await bot.send_document(A, b"{ }", filename="second.json")
+    await page.until("document.querySelectorAll('.msg.bot').length === 2")
+    order = await page.focus_order()
+    assert "Partner A: Download second.json (3 bytes)" in order
+    assert "Partner A: Download first.json (2 bytes)" not in order
+    # Out of the tab order, not out of reach: it is still a link that downloads.
+    assert await page.js("document.querySelector('a[download]').getAttribute('href') !== null")
+
+
+async def test_the_message_box_border_stands_out(page: _Page) -> None:
+    """WCAG 1.4.11: what shows where to type needs 3:1 against what surrounds it."""
+    measured = await page.js(
+        "[...document.querySelectorAll('.composer-input')].map((e) => {"
+        "  const n = (t) => t.match(/[\\d.]+/g).slice(0, 3).map(Number);"
+        "  return [n(getComputedStyle(e).borderTopColor),"
+        "          n(getComputedStyle(e.closest('.phone')).backgroundColor)]; })"
+    )
+    assert len(measured) == 2
+    for border, around in measured:
+        ratio = contrast(border, around)
+        assert ratio >= 3.0, f"{ratio:.2f}:1"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
+import pytest
 from sqlalchemy import select
 
 from reminderbot.services.schedules import MAX_DAILY_TIMES
+from reminderbot.services.timekeeping import place_name
 from reminderbot.storage.models import Audience, Schedule
 from reminderbot.telegram import callbacks
 from tests.support.harness import BotHarness
@@ -35,7 +37,13 @@ async def test_first_yes_gives_one_daily_reminder_at_the_default_time(
 
 async def test_timezone_buttons_after_yes_and_typed_city(harness: BotHarness) -> None:
     await harness.join(ALEX)
-    assert "Europe/Berlin" in harness.last_buttons(ALEX)
+    # A place on the button, the IANA name in its data (issue 21, finding 13).
+    assert "Berlin" in harness.last_buttons(ALEX)
+    assert harness.button_data(ALEX, "Berlin") == callbacks.settings_data("tz", "Europe/Berlin")
+    assert harness.button_data(ALEX, "New York") == callbacks.settings_data(
+        "tz", "America/New_York"
+    )
+    assert not [label for label in harness.last_buttons(ALEX) if "/" in label or "_" in label]
     await harness.say(ALEX, "Berlin")
     person = await harness.person(ALEX)
     assert person is not None and person.timezone == "Europe/Berlin"
@@ -66,7 +74,7 @@ async def test_timezone_command_forms_and_suggestions(harness: BotHarness) -> No
     assert person is not None and person.timezone == "UTC+02:00"
     await harness.command(ALEX, "/timezone", "Berlni")
     assert harness.last_text(ALEX) == harness.text("settings.timezone_suggest")
-    assert "Europe/Berlin" in harness.last_buttons(ALEX)
+    assert harness.button_data(ALEX, "Berlin") == callbacks.settings_data("tz", "Europe/Berlin")
     await harness.command(ALEX, "/timezone", "Qwxyzzy")
     assert harness.last_text(ALEX) == harness.text("settings.timezone_unknown")
     person = await harness.person(ALEX)
@@ -149,3 +157,20 @@ async def test_forged_settings_value_is_refused(harness: BotHarness) -> None:
     assert harness.answers()[-3:] == [harness.text("answers.stale_button")] * 3
     person = await harness.person(ALEX)
     assert person is not None and person.timezone == "UTC" and person.weekdays == 0b1111111
+
+
+@pytest.mark.parametrize(
+    ("zone", "place"),
+    [
+        ("America/New_York", "New York"),
+        ("America/Argentina/Buenos_Aires", "Buenos Aires"),
+        ("Europe/Berlin", "Berlin"),
+        ("UTC", "UTC"),
+        ("UTC+05:30", "UTC+05:30"),
+        ("Etc/GMT+5", "UTC-5"),  # POSIX signs: five hours behind UTC
+        ("Etc/GMT-14", "UTC+14"),
+        ("Etc/UTC", "UTC"),
+    ],
+)
+def test_a_timezone_reads_as_a_place(zone: str, place: str) -> None:
+    assert place_name(zone) == place

@@ -103,18 +103,11 @@ def expected_lines() -> list[str]:
         words("stats.skipped_reason", reason="paused", count="<5"),
         words("stats.skipped_reason", reason="quiet_hours", count="<5"),
         words("stats.checkins"),
-        *[
-            words("stats.week", monday=m, count="<5")
-            for m in (
-                "2026-01-12",
-                "2026-01-19",
-                "2026-01-26",
-                "2026-02-02",
-                "2026-02-09",
-                "2026-02-16",
-            )
-        ],
-        words("stats.week", monday="2026-02-23", count="<5"),
+        # Nobody: 0, told apart from a few (the one check-in three weeks ago).
+        *[words("stats.week", monday=m, count=0) for m in ("2026-01-12", "2026-01-19")],
+        *[words("stats.week", monday=m, count=0) for m in ("2026-01-26", "2026-02-02")],
+        words("stats.week", monday="2026-02-09", count="<5"),
+        *[words("stats.week", monday=m, count=0) for m in ("2026-02-16", "2026-02-23")],
         words("stats.week", monday="2026-03-02", count=6),
     ]
 
@@ -122,6 +115,13 @@ def expected_lines() -> list[str]:
 def assert_no_content_or_ids(text: str) -> None:
     assert NOTE not in text and "affirmation-001" not in text
     assert str(FIRST_ID) not in text and "88000" not in text
+
+
+def test_zero_shows_as_zero_and_one_to_four_as_under_five() -> None:
+    """Zero as "<5" made "nobody" look like "a few" (issue 21); zero singles nobody out."""
+    from reminderbot.services.stats import shown
+
+    assert [shown(n) for n in range(7)] == ["0", "<5", "<5", "<5", "<5", "5", "6"]
 
 
 async def test_counts_hide_small_numbers_and_carry_no_content(sessions: SessionFactory) -> None:

@@ -309,7 +309,25 @@ async def test_foreign_keys_hold_again_after_an_upgrade(empty: databases.EmptyDa
         await engine.dispose()
 
 
-ENCRYPTING = "0005"  # the revision that encrypts what was plain
+async def test_people_upgraded_to_0005_keep_the_practice_default(
+    empty: databases.EmptyDatabase,
+) -> None:
+    """Nobody chose how long their check-ins are kept before 0005: every existing person gets
+    NULL (the practice's checkin_keep_days, which may change later), never a number of ours."""
+    engine: AsyncEngine = empty.engine()
+    try:
+        await upgrade(engine, "0004")
+        async with engine.begin() as connection:
+            await connection.run_sync(_fill)
+        await upgrade(engine, "0005")
+        async with engine.connect() as connection:
+            kept = (await connection.execute(text("SELECT keep_checkins_days FROM people"))).all()
+        assert kept and all(row[0] is None for row in kept)
+    finally:
+        await engine.dispose()
+
+
+ENCRYPTING = "0006"  # the revision that encrypts what was plain
 
 
 @pytest.mark.parametrize("start", [REVISIONS[REVISIONS.index(ENCRYPTING) - 1]])

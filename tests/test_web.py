@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from reminderbot.metrics import PEOPLE_STATES, UPDATE_KINDS
+from reminderbot.metrics import HANDLER_PATHS, PEOPLE_STATES, UPDATE_KINDS
 from reminderbot.storage.db import create_engine, create_session_factory
 from reminderbot.telegram.app import metrics_of, run_tick
 from reminderbot.telegram.web import create_web_app
@@ -122,6 +122,7 @@ async def test_metrics_parse_and_count_a_delivery_without_naming_anyone(
         "outcome": {"sent", "skipped", "failed"},
         "kind": set(UPDATE_KINDS),
         "state": set(PEOPLE_STATES),
+        "path": set(HANDLER_PATHS),
     }
     for (_, labels), _value in after.items():
         for name, value in labels:

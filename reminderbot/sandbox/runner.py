@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from reminderbot.resources import MESSAGES_VARIABLE, unserved_edits_note
 from reminderbot.sandbox.server import DueNowHook, RunningServer, start_server
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,9 @@ async def start_bot(
     ``kwargs`` go to the subprocess."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
+        # -P: the installed bot, as `reminderbot run` starts it, even from a checkout's folder
+        # (where -m would import the checkout's reminderbot/ and read its messages/).
+        "-P",
         "-m",
         "reminderbot",
         "run",
@@ -160,13 +164,26 @@ async def start_webhook_bots(
     ]
 
 
-def _configured_timezone() -> str:
+@dataclass(frozen=True)
+class Configured:
+    """What the sandbox takes from the settings `reminderbot run` would read here."""
+
+    timezone: str = "UTC"
+    words: Path | None = None  # None: the settings are broken, and the bot will say how
+    words_note: str | None = None  # the working folder's messages/ is not what is served
+
+
+def _configured() -> Configured:
     from reminderbot.config import ConfigError, load_settings
 
     try:
-        return load_settings().default_timezone
+        settings = load_settings()
     except ConfigError:
-        return "UTC"
+        return Configured()
+    words = settings.messages_dir.absolute()
+    chosen = "messages_dir" in settings.model_fields_set
+    note = unserved_edits_note(words, Path.cwd(), chosen=chosen)
+    return Configured(settings.default_timezone, words, note)
 
 
 async def stop_process(process: asyncio.subprocess.Process) -> int:
@@ -212,6 +229,7 @@ async def run_sandbox(
     ``due_now``, given the sandbox database URL, returns the page's "make next reminder due
     now" action; without it the page hides that control.
     """
+    configured = _configured()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -226,11 +244,11 @@ async def run_sandbox(
             server = await _serve(
                 host,
                 port,
-                display_timezone=display_timezone or _configured_timezone(),
+                display_timezone=display_timezone or configured.timezone,
                 on_due_now=due_now(database_url) if due_now is not None else None,
             )
             try:
-                return await _run_bot(server, database_url, stop, open_browser)
+                return await _run_bot(server, database_url, stop, open_browser, configured)
             finally:
                 await server.close()
     finally:
@@ -239,11 +257,25 @@ async def run_sandbox(
 
 
 async def _run_bot(
-    server: RunningServer, database_url: str, stop: asyncio.Event, open_browser: bool
+    server: RunningServer,
+    database_url: str,
+    stop: asyncio.Event,
+    open_browser: bool,
+    configured: Configured,
 ) -> int:
-    process = await start_bot(server, database_url)
+    # The bot shows exactly the words printed here, the ones `reminderbot run` serves.
+    words = {} if configured.words is None else {MESSAGES_VARIABLE: str(configured.words)}
+    process = await start_bot(server, database_url, env=words)
     try:
         print(f"Sandbox running: open {server.url}/ in your browser (Ctrl-C stops it).", flush=True)
+        if configured.words is not None:
+            print(
+                f"Words: {configured.words.as_posix().rstrip('/')}/, as `reminderbot run` "
+                "serves them here.",
+                flush=True,
+            )
+        if configured.words_note is not None:
+            print(configured.words_note, file=sys.stderr, flush=True)
         if open_browser:
             webbrowser.open(f"{server.url}/")
         exited = asyncio.ensure_future(process.wait())

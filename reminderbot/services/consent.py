@@ -40,6 +40,7 @@ STORED_LINES: dict[str, tuple[str, ...]] = {
         "people.quiet_end",
         "people.discreet_preview",
         "people.silent",
+        "people.keep_checkins_days",
         "schedules.id",
         "schedules.person_id",
         "schedules.local_time",

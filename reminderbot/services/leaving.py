@@ -100,11 +100,17 @@ async def stop(session: AsyncSession, telegram_user_id: int, now: datetime) -> L
 
 
 async def delete(session: AsyncSession, telegram_user_id: int, now: datetime) -> Left:
-    """Erase everything about the person. Paired: unpair first, so the partner hears only the
-    neutral unpairing line, exactly as after /unpair; then only this person's own rows go."""
+    """/delete: erase everything about the person (see :func:`erase`)."""
     person = await repositories.person_by_telegram_id(session, telegram_user_id)
-    unpaired = await unpair(session, person, now) if person is not None else Left(False)
-    erased = await privacy.erase_person(session, telegram_user_id)
-    if erased is None:
-        return Left(False, unpaired.people, unpaired.notices)
+    if person is None:
+        return Left(False)
+    return await erase(session, person, now)
+
+
+async def erase(session: AsyncSession, person: Person, now: datetime) -> Left:
+    """Erase everything about the person, for /delete and for the retention purge alike.
+    Paired: unpair first, so the partner hears only the neutral unpairing line, exactly as after
+    /unpair; then only this person's own rows go."""
+    unpaired = await unpair(session, person, now)
+    erased = await privacy.erase(session, person)
     return Left(True, unpaired.people | {erased}, unpaired.notices)

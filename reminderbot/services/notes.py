@@ -9,6 +9,7 @@ note is never attached to a check-in it was not written for. Notes are never log
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, literal, null, or_, select, update
@@ -19,6 +20,16 @@ from reminderbot.storage.models import CheckIn, Person
 
 # Long enough to type a sentence, short enough that a later message is clearly not an answer.
 NOTE_WINDOW = timedelta(minutes=10)
+
+
+# Python keeps a surrogate pair from JSON as one character, so any surrogate left is alone.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """The text as every database can hold it: PostgreSQL refuses U+0000 in text, and a lone
+    surrogate (valid JSON from Telegram, not valid UTF-8) cannot be encoded at all."""
+    return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
 
 class NoteResult(enum.Enum):
@@ -93,7 +104,7 @@ async def keep_note(
     checkin = (await session.execute(query)).scalar_one_or_none()
     if checkin is None:
         return NoteResult.NO_WINDOW
-    note = text.strip()
+    note = storable(text).strip()
     if len(note) > max_chars:
         return NoteResult.TOO_LONG
     checkin.note = note

@@ -7,7 +7,7 @@ transaction has committed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, time
 
 from sqlalchemy import select
@@ -99,6 +99,15 @@ def toggle_kind(person: Person, kind: str) -> People:
 
 def set_audience(person: Person, audience: Audience) -> People:
     person.audience = audience
+    return _just(person)
+
+
+def set_keep_checkins(person: Person, days: int, choices: Collection[int]) -> People:
+    """How many days their check-ins and notes are kept; only one of ``choices`` (the
+    practice's, services/retention.RetentionPolicy.choices) applies. The purge does the rest."""
+    if days not in choices:
+        return NOBODY
+    person.keep_checkins_days = days
     return _just(person)
 
 

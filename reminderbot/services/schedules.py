@@ -80,18 +80,3 @@ async def times_of(session: AsyncSession, person_id: int) -> list[time]:
         .order_by(Schedule.local_time)
     )
     return list((await session.execute(query)).scalars())
-
-
-async def make_next_due_now(session: AsyncSession, person: Person, now: datetime) -> bool:
-    """Sandbox/demo helper: the person's earliest upcoming reminder becomes due now."""
-    query = (
-        select(Schedule)
-        .where(Schedule.person_id == person.id, Schedule.next_due_at.is_not(None))
-        .order_by(Schedule.next_due_at)
-        .limit(1)
-    )
-    schedule = (await session.execute(query)).scalar_one_or_none()
-    if schedule is None:
-        return False
-    schedule.next_due_at = now
-    return True

@@ -1,7 +1,7 @@
 """Counts for the practice: aggregates only, never content and never ids.
 
 ``reminderbot stats``, the optional weekly summary to the admin chats and the
-``reminderbot_people`` gauge all read from here. Printed numbers under :data:`SMALL` become "<5"
+``reminderbot_people`` gauge all read from here. Printed numbers from 1 to 4 become "<5"
 so that nobody can be singled out (the gauge, for the operator's monitoring, keeps exact figures
 and has no label but the state).
 """
@@ -31,8 +31,9 @@ class PracticeCounts:
 
 
 def shown(count: int) -> str:
-    """A count as printed for the practice: small numbers are not told apart."""
-    return f"<{SMALL}" if count < SMALL else str(count)
+    """A count as printed for the practice: 1 to 4 are not told apart, so nobody can be singled
+    out; 0 is 0, since "nobody" singles nobody out and must not read as "a few"."""
+    return f"<{SMALL}" if 0 < count < SMALL else str(count)
 
 
 def _paused(now: datetime) -> ColumnElement[bool]:

@@ -209,3 +209,16 @@ def quiet_hours_end(
     assert end is not None
     found = next_occurrence(end, tz_name, 0b1111111, instant - timedelta(microseconds=1))
     return found or instant
+
+
+def place_name(name: str) -> str:
+    """How a stored timezone reads to a person: the place its IANA name ends in ("New York"
+    for "America/New_York"), a fixed offset as it is ("UTC+05:30"). ``Etc/GMT+5`` is five hours
+    *behind* UTC (POSIX signs), so it reads "UTC-5"."""
+    if name.startswith("Etc/"):
+        rest = name.removeprefix("Etc/")
+        if rest in {"UTC", "UCT", "GMT", "Universal", "Zulu", "Greenwich", "GMT0"}:
+            return "UTC"
+        if rest.startswith("GMT") and rest[3:4] in {"+", "-"}:
+            return f"UTC{'-' if rest[3] == '+' else '+'}{rest[4:]}"
+    return name.rsplit("/", 1)[-1].replace("_", " ")

@@ -6,7 +6,9 @@ file and truncated, so neither the file nor its ``-wal`` still holds them."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Deleted content is overwritten with zeros, in pages and in freed pages alike.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def create_sqlite_file(database: Path) -> bool:
+    """Make the database file (0600) and any missing folder (0700) before SQLite does, so that
+    people's notes are never readable by other users of the machine; SQLite gives its -wal and
+    -shm files the database file's mode. True when the file was made here (an empty database)."""
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        return False
+    return True
 
 
 def mark_erased(session: AsyncSession | Session) -> None:
@@ -81,8 +95,10 @@ def create_engine(
     so no traceback or log line can carry them."""
     if is_sqlite(url):
         database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # A folder or file we may not create: SQLite says why on the first connection.
+            with contextlib.suppress(OSError):
+                create_sqlite_file(Path(database))
         engine = create_async_engine(
             url, echo=echo, hide_parameters=True, connect_args=connect_args or {}
         )

@@ -90,7 +90,7 @@ def load_keys(data_key: str | None, data_key_file: Path | None, database_url: st
 
 async def unlock(engine: AsyncEngine) -> bool:
     """Open the database's hash key with the loaded keys. False when the database is not
-    encrypted yet (new, or before revision 0005); raises DataKeyError for a wrong key."""
+    encrypted yet (new, or before revision 0006); raises DataKeyError for a wrong key."""
     secrets = table("secrets", column("name"), column("value", LargeBinary))
     query = select(secrets.c.value).where(secrets.c.name == crypto.HASH_KEY_NAME)
     try:

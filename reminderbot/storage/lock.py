@@ -45,7 +45,7 @@ def hold_sqlite_lock(url: str) -> Path | None:
         return database.with_name(database.name + ".lock")
     lock_path = database.with_name(database.name + ".lock")
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # as storage/db.py
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise DatabaseLockError(

@@ -176,6 +176,9 @@ class Person(Base):
     # so no line repeats until the pool is used up, without a query per send.
     content_seed: Mapped[int] = mapped_column(BigInteger, default=0)
     content_position: Mapped[int] = mapped_column(Integer, default=0)
+    # How many days their check-ins and notes are kept (services/retention.py); None: the
+    # practice's default. Always read through retention.checkin_days, capped by the maximum.
+    keep_checkins_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

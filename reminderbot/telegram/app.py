@@ -33,10 +33,10 @@ from reminderbot.delivery.reminder import CHECKIN, PAUSE_FROM_REMINDER
 from reminderbot.delivery.shared_rate import leader_for
 from reminderbot.metrics import SENT, Metrics, TickFigures
 from reminderbot.services import stats
-from reminderbot.telegram import callbacks, notices
+from reminderbot.telegram import callbacks, notices, retention
 from reminderbot.telegram.concurrency import PerPersonUpdates
 from reminderbot.telegram.contacts import support_contacts
-from reminderbot.telegram.context import STATE_KEY, AppState, BotContext
+from reminderbot.telegram.context import METRICS_KEY, STATE_KEY, AppState, BotContext
 from reminderbot.telegram.handlers import (
     checkins,
     errors,
@@ -72,7 +72,6 @@ MENU_COMMANDS = (
     "delete",
 )
 DISPATCHER_KEY = "dispatcher"
-METRICS_KEY = "metrics"
 
 # The weekly summary: Monday morning in the practice's timezone. One advisory lock key for it.
 SUMMARY_TIME = time(9, 0)
@@ -220,6 +219,13 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
             first=5.0,
             name="partner-lines",
             job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        )
+    if application.job_queue is not None and state.run_dispatcher:
+        # Nothing is kept for ever: once a day, one instance purges (telegram/retention.py).
+        application.job_queue.run_daily(
+            retention.retention_job,
+            time=state.settings.retention_time.replace(tzinfo=UTC),
+            name="retention",
         )
     if application.job_queue is not None and state.settings.weekly_summary:
         application.job_queue.run_daily(

@@ -113,6 +113,20 @@ def settings_data(action: str, value: str | None = None) -> str:
     return f"set:{action}" if value is None else f"set:{action}:{value}"
 
 
+# set:keep:90: keep my check-ins and notes 90 days (services/retention.py).
+KEEP = re.compile(r"^(\d{1,4})$")
+
+
+def keep_data(days: int) -> str:
+    return settings_data("keep", str(days))
+
+
+def parse_keep(value: str) -> int | None:
+    """The days of a keep button's value; None if it is not one."""
+    found = KEEP.match(value)
+    return None if found is None else int(found.group(1))
+
+
 # set:move:2300-0700: move the daily time 23:00 to 07:00 (offered when quiet hours cover it).
 MOVE = re.compile(r"^(\d{4})-(\d{4})$")
 

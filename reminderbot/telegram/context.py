@@ -17,6 +17,7 @@ from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import Person, utcnow
 
 STATE_KEY = "reminderbot"
+METRICS_KEY = "metrics"
 
 
 @dataclass

@@ -15,6 +15,8 @@ from reminderbot.services.preferences import (
     QUIET_PRESETS,
     TIME_PRESETS,
 )
+from reminderbot.services.retention import RetentionPolicy
+from reminderbot.services.timekeeping import place_name
 from reminderbot.storage.models import Audience, Person, SharingLevel
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.context import AppState
@@ -134,15 +136,16 @@ def support_button(state: AppState, lang: str) -> InlineKeyboardButton:
 
 # --------------------------------------------------------------------------- settings
 def timezone_buttons(state: AppState) -> Buttons:
+    """The configured timezones as places ("New York"); the data keeps the IANA name."""
     zones = state.settings.timezone_choices
     return [
-        [(z, callbacks.settings_data("tz", z)) for z in zones[i : i + 2]]
+        [(place_name(z), callbacks.settings_data("tz", z)) for z in zones[i : i + 2]]
         for i in range(0, len(zones), 2)
     ]
 
 
 def timezone_suggestions(suggestions: list[str]) -> InlineKeyboardMarkup:
-    return keyboard([[(s, callbacks.settings_data("tz", s))] for s in suggestions])
+    return keyboard([[(place_name(s), callbacks.settings_data("tz", s))] for s in suggestions])
 
 
 def move_menu(
@@ -171,6 +174,7 @@ def main_menu(state: AppState, lang: str, *, paired: bool = False) -> InlineKeyb
         [b("days", "daysmenu"), b("quiet", "quietmenu")],
         [b("kinds", "kindsmenu"), b("audience", "whomenu")],
         [b("discreet", "discreetmenu")],
+        [(state.text("retention.buttons.settings", lang), callbacks.settings_data("keepmenu"))],
     ]
     if paired:
         rows.append(
@@ -269,6 +273,8 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
                     )
                 ],
             ]
+        case "keepmenu":
+            rows = keep_buttons(state, person)
         case "partnermenu" if person.couple_id is not None:
             rows = [
                 [
@@ -301,6 +307,20 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
         case _:
             return None
     return keyboard([*rows, back])
+
+
+def keep_buttons(state: AppState, person: Person) -> Buttons:
+    """How long check-ins and notes are kept: the practice's choices, theirs marked."""
+    lang = person.language
+    policy = RetentionPolicy.of(state.settings)
+    current = policy.checkin_days(person.keep_checkins_days)
+    rows: Buttons = []
+    for days in policy.choices:
+        label = state.text("retention.buttons.days", lang, days=days)
+        if days == current:
+            label = state.text("buttons.chosen", lang, label=label)
+        rows.append([(label, callbacks.keep_data(days))])
+    return rows
 
 
 def timezone_question(state: AppState, lang: str) -> tuple[str, InlineKeyboardMarkup]:

@@ -74,30 +74,39 @@ async def serve(application: Application, settings: Settings) -> None:  # type: 
 
     webhook_url = settings.webhook_url
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    host, port = settings.listen_host_port
-    runner = web.AppRunner(
-        create_web_app(
-            application,
-            metrics_of(application),
-            webhook_path=webhook_path(webhook_url) if webhook_url else None,
-            secret=secret,
-        ),
-        access_log=None,
+    listen = settings.listen_host_port
+    # No server unless asked (REMINDERBOT_LISTEN) or needed (webhook mode): two bots on a host,
+    # or a bot beside the sandbox, never fight over a port.
+    runner = (
+        web.AppRunner(
+            create_web_app(
+                application,
+                metrics_of(application),
+                webhook_path=webhook_path(webhook_url) if webhook_url else None,
+                secret=secret,
+            ),
+            access_log=None,
+        )
+        if listen is not None
+        else None
     )
     await application.initialize()
     try:
         if application.post_init is not None:
             await application.post_init(application)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-        except OSError as exc:
-            raise ServeError(
-                f"Cannot listen on {settings.listen} ({exc.strerror}); choose another "
-                "host:port with REMINDERBOT_LISTEN."
-            ) from exc
-        bound = runner.addresses[0][:2] if runner.addresses else (host, port)
+        served = "no health server (REMINDERBOT_LISTEN is not set)"
+        if runner is not None and listen is not None:
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, *listen)
+                await site.start()
+            except OSError as exc:
+                raise ServeError(
+                    f"Cannot listen on {settings.listen} ({exc.strerror}); choose another "
+                    "host:port with REMINDERBOT_LISTEN."
+                ) from exc
+            bound = runner.addresses[0][:2] if runner.addresses else listen
+            served = "health and metrics on http://{}:{}".format(*bound)
         if webhook_url:
             try:
                 await application.bot.set_webhook(
@@ -119,12 +128,7 @@ async def serve(application: Application, settings: Settings) -> None:  # type: 
             )
             mode = "long polling"
         await application.start()
-        log.info(
-            "reminderbot %s started (%s); health and metrics on http://%s:%s",
-            __version__,
-            mode,
-            *bound,
-        )
+        log.info("reminderbot %s started (%s); %s", __version__, mode, served)
         await stop.event.wait()
     finally:
         log.info("reminderbot stopping")
@@ -133,7 +137,8 @@ async def serve(application: Application, settings: Settings) -> None:  # type: 
                 await application.updater.stop()
         if application.running:
             await application.stop()
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
         await application.shutdown()
         if application.post_shutdown is not None:
             await application.post_shutdown(application)

@@ -96,12 +96,16 @@ async def healthz(request: web.Request) -> web.Response:
 async def prometheus(request: web.Request) -> web.Response:
     metrics = request.app[METRICS_KEY]
     state = _state(request)
+    metrics.support_contacts.set(len(state.settings.support_contacts))
     try:
         async with asyncio.timeout(DATABASE_TIMEOUT_SECONDS), state.sessions() as session:
             metrics.set_people(await stats.people_by_state(session, state.now()))
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         # The other figures still count; people by state keeps its last value.
         log.warning("metrics: people by state not read (%s)", type(exc).__name__)
+        metrics.database_up.set(0)
+    else:
+        metrics.database_up.set(1)
     return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -68,29 +68,33 @@ async def add_past_deliveries(engine: AsyncEngine, per_person: int) -> int:
     async with engine.begin() as connection:
         schedules = (await connection.execute(select(Schedule.id, Schedule.person_id))).all()
         today = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
-        rows = [
-            {
-                "person_id": person_id,
-                "schedule_id": schedule_id,
-                "due_at": today - timedelta(days=day + 1),
-                "kind": "affirmation",
-                "content_id": None,
-                "status": DeliveryStatus.SENT,
-                "telegram_message_id": day + 1,
-                "claimed_at": today - timedelta(days=day + 1),
-                "attempts": 1,
-                "uncertain": 0,
-                "finished_at": today - timedelta(days=day + 1),
-            }
-            for schedule_id, person_id in schedules
-            for day in range(per_person)
-        ]
-        for start in range(0, len(rows), 10_000):
-            await connection.execute(insert(Delivery), rows[start : start + 10_000])
+        # Built and inserted a slice at a time: at a million people the whole list of rows
+        # would take gigabytes.
+        step = max(1, 10_000 // max(1, per_person))
+        for start in range(0, len(schedules), step):
+            rows = [
+                {
+                    "person_id": person_id,
+                    "schedule_id": schedule_id,
+                    "due_at": today - timedelta(days=day + 1),
+                    "kind": "affirmation",
+                    "content_id": None,
+                    "status": DeliveryStatus.SENT,
+                    "telegram_message_id": day + 1,
+                    "claimed_at": today - timedelta(days=day + 1),
+                    "attempts": 1,
+                    "uncertain": 0,
+                    "finished_at": today - timedelta(days=day + 1),
+                }
+                for schedule_id, person_id in schedules[start : start + step]
+                for day in range(per_person)
+            ]
+            if rows:
+                await connection.execute(insert(Delivery), rows)
     if engine.dialect.name == "postgresql":
         async with engine.begin() as connection:
             await connection.execute(text("ANALYZE people, schedules, deliveries"))
-    return len(rows)
+    return len(schedules) * per_person
 
 
 async def _recreate_postgres_database(name: str) -> str:

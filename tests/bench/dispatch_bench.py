@@ -3,6 +3,7 @@
     python -m tests.bench.dispatch_bench            # SQLite, and PostgreSQL when reachable
     python -m tests.bench.dispatch_bench --quick    # smaller sizes, for a smoke run
     python -m tests.bench.dispatch_bench --json
+    python -m tests.bench.dispatch_bench --people 1000000 --due 50000   # one size, see below
 
 Everything runs in this process against the offline Bot double (no network). Figures:
 - throughput: unthrottled sends per second with N schedules due in the same minute;
@@ -11,6 +12,13 @@ Everything runs in this process against the offline Bot double (no network). Fig
 - idle tick: the cost of one tick with N schedules that are not due;
 - memory: resident set size after a full cycle at 0, 10k and 100k people;
 - 429s: achieved rate against a double that answers 429 above 30/s, and 429s received.
+
+With --people N (and --due M, default N/20) it measures at that size instead: M of the N people
+due at once (the rest tomorrow) sent unthrottled; one idle tick with all N not due; the resident
+memory a fresh process grows by from an empty database to N people and those sends; and
+``reminderbot run``'s start-up with N people (app_bench's start-up, each person with two sent
+reminders behind them). Targets: throughput >= 2,500 msg/s, idle tick max <= 5 ms, memory growth
+<= 100 MB, start-up <= 2 s.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from tests.support.harness import make_dispatcher
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_SCHEMA = "reminderbot_bench"
+THROUGHPUT_DUE = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 @dataclass
@@ -144,10 +153,14 @@ def dispatcher_for(
     return make_dispatcher(create_session_factory(engine), bot, clock, rate=rate)
 
 
-async def throughput(backend: Backend, count: int) -> dict[str, Any]:
-    due = datetime(2026, 3, 2, 9, tzinfo=UTC)
+async def throughput(backend: Backend, count: int, people: int | None = None) -> dict[str, Any]:
+    """``count`` due at once among ``people`` (the others due the next day), at THROUGHPUT_DUE.
+    The database is left as it ends: every schedule due the next day."""
+    due = THROUGHPUT_DUE
     engine = await fresh_database(backend)
     await add_people(engine, count, due)
+    if people is not None and people > count:
+        await add_people(engine, people - count, due + timedelta(days=1), start_id=count + 1)
     double = BotDouble(validate=False)
     bot = await make_bot(double)
     dispatcher = dispatcher_for(engine, bot, None, lambda: due + timedelta(seconds=30))
@@ -162,6 +175,7 @@ async def throughput(backend: Backend, count: int) -> dict[str, Any]:
     await bot.shutdown()
     await engine.dispose()
     return {
+        "people": people or count,
         "due": count,
         "sent": sent,
         "seconds": round(elapsed, 2),
@@ -184,6 +198,42 @@ def send_times(double: BotDouble) -> list[float]:
     return [call.at for call in double.calls_to("sendMessage")]
 
 
+class Stalls:
+    """Where a late run lost its time, so an outlier explains itself: the slowest claim and
+    outcome write (each holds back every send after it), when the first claim ran against the
+    due time, and how late this process's event loop woke (a stall of the machine, not the
+    code, shows here as well)."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.claim_s = 0.0
+        self.record_s = 0.0
+        self.first_claim_at: float | None = None
+        self.loop_lag_s = 0.0
+        claim, flush = dispatcher._claim, dispatcher.recorder.flush
+
+        async def timed_claim(stats: Any, *, end_pauses: bool = False) -> Any:
+            started = time.perf_counter()
+            claimed = await claim(stats, end_pauses=end_pauses)
+            self.claim_s = max(self.claim_s, time.perf_counter() - started)
+            if claimed and self.first_claim_at is None:
+                self.first_claim_at = time.time()
+            return claimed
+
+        async def timed_flush(sessions: Any) -> None:
+            started = time.perf_counter()
+            await flush(sessions)
+            self.record_s = max(self.record_s, time.perf_counter() - started)
+
+        dispatcher._claim = timed_claim  # type: ignore[method-assign]
+        dispatcher.recorder.flush = timed_flush  # type: ignore[method-assign]
+
+    async def watch_loop(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.loop_lag_s = max(self.loop_lag_s, time.perf_counter() - started - 0.01)
+
+
 async def lateness(backend: Backend, count: int, rate: float) -> dict[str, Any]:
     engine = await fresh_database(backend)
     due_wall = time.time() + 1.5
@@ -192,12 +242,18 @@ async def lateness(backend: Backend, count: int, rate: float) -> dict[str, Any]:
     double = BotDouble(validate=False)
     bot = await make_bot(double)
     dispatcher = dispatcher_for(engine, bot, rate, lambda: datetime.now(UTC))
-    await run_clocked(dispatcher, count, double, tick=1.0, limit_s=count / rate + 30)
+    stalls = Stalls(dispatcher)
+    watcher = asyncio.create_task(stalls.watch_loop())
+    try:
+        await run_clocked(dispatcher, count, double, tick=1.0, limit_s=count / rate + 30)
+    finally:
+        watcher.cancel()
     due_ts = due.timestamp()
     late = sorted(t - due_ts for t in send_times(double))
     await bot.shutdown()
     await engine.dispose()
     p99 = late[min(len(late) - 1, int(len(late) * 0.99))] if late else float("nan")
+    first = stalls.first_claim_at
     return {
         "due": count,
         "rate": rate,
@@ -206,23 +262,59 @@ async def lateness(backend: Backend, count: int, rate: float) -> dict[str, Any]:
         "floor_plus_1_s": round(count / rate + 1, 3),
         "p99_s": round(p99, 3),
         "early": sum(1 for x in late if x < 0),
+        "claimed_before_due_s": round(due_ts - first, 3) if first is not None else None,
+        "slowest_claim_s": round(stalls.claim_s, 3),
+        "slowest_record_s": round(stalls.record_s, 3),
+        "loop_lag_max_s": round(stalls.loop_lag_s, 3),
     }
 
 
-async def idle_tick(backend: Backend, count: int) -> dict[str, Any]:
-    engine = await fresh_database(backend)
-    tomorrow = datetime.now(UTC) + timedelta(days=1)
-    await add_people(engine, count, tomorrow)
+def stall_note(run: dict[str, Any]) -> str:
+    return (
+        f"(claimed {run['claimed_before_due_s']} s before due; slowest claim "
+        f"{run['slowest_claim_s']} s, write {run['slowest_record_s']} s; event loop late by "
+        f"up to {run['loop_lag_max_s']} s)"
+    )
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _after_throughput() -> datetime:
+    return THROUGHPUT_DUE + timedelta(seconds=30)
+
+
+async def idle_tick(
+    backend: Backend, count: int, *, after_throughput: bool = False
+) -> dict[str, Any]:
+    """``after_throughput``: measure on the database ``throughput`` left (``count`` people, all
+    due the next day, its reminders sent), on its clock, instead of filling a fresh one."""
+    now = _after_throughput if after_throughput else _wall_clock
+    if after_throughput:
+        engine = create_engine(
+            backend.url,
+            connect_args=(
+                {"server_settings": {"search_path": BENCH_SCHEMA}}
+                if backend.name == "postgresql"
+                else None
+            ),
+        )
+    else:
+        engine = await fresh_database(backend)
+        await add_people(engine, count, datetime.now(UTC) + timedelta(days=1))
     double = BotDouble(validate=False)
     bot = await make_bot(double)
-    dispatcher = dispatcher_for(engine, bot, 30, lambda: datetime.now(UTC))
+    dispatcher = dispatcher_for(engine, bot, 30, now)
     for _ in range(5):
         await dispatcher.tick()
     samples = []
     for _ in range(50):
         started = time.perf_counter()
-        await dispatcher.tick()
+        stats = await dispatcher.tick()
         samples.append((time.perf_counter() - started) * 1000)
+        if stats.claimed or stats.sent or stats.skipped:
+            raise RuntimeError("the idle tick found something due: its figure would be wrong")
     await bot.shutdown()
     await engine.dispose()
     return {
@@ -256,6 +348,38 @@ async def memory(backend: Backend, sizes: list[int]) -> dict[str, Any]:
     return out
 
 
+async def memory_at(backend: Backend, people: int, due_count: int) -> dict[str, Any]:
+    """RSS from an empty database to ``people`` people with ``due_count`` of them sent and the
+    rest waiting for tomorrow, then idle ticks: what running at that size costs in memory."""
+    process = psutil.Process()
+    engine = await fresh_database(backend)
+    double = BotDouble(validate=False, record=False)
+    bot = await make_bot(double)
+    due = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    dispatcher = dispatcher_for(engine, bot, None, lambda: due + timedelta(seconds=30))
+    await dispatcher.tick()
+    gc.collect()
+    before = process.memory_info().rss / 2**20
+    await add_people(engine, due_count, due)
+    await add_people(engine, people - due_count, due + timedelta(days=1), start_id=due_count + 1)
+    sent = 0
+    while (stats := await dispatcher.tick()).sent:
+        sent += stats.sent
+    for _ in range(20):
+        await dispatcher.tick()
+    gc.collect()
+    after = process.memory_info().rss / 2**20
+    await bot.shutdown()
+    await engine.dispose()
+    return {
+        "people": people,
+        "sent": sent,
+        "before_mb": round(before, 1),
+        "after_mb": round(after, 1),
+        "growth_mb": round(after - before, 1),
+    }
+
+
 def memory_in_fresh_process(backend: Backend, sizes: list[int]) -> dict[str, Any]:
     """Measured in a new interpreter, so earlier benchmarks' allocations don't count."""
     result = subprocess.run(
@@ -267,6 +391,25 @@ def memory_in_fresh_process(backend: Backend, sizes: list[int]) -> dict[str, Any
             backend.name,
             backend.url,
             ",".join(map(str, sizes)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    return dict(json.loads(result.stdout))
+
+
+def memory_at_in_fresh_process(backend: Backend, people: int, due: int) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.bench.dispatch_bench",
+            "--memory-at",
+            backend.name,
+            backend.url,
+            f"{people},{due}",
         ],
         capture_output=True,
         text=True,
@@ -311,6 +454,44 @@ async def bench(backend: Backend, quick: bool) -> dict[str, Any]:
     return results
 
 
+async def bench_at_size(backend: Backend, people: int, due: int, runs: int) -> dict[str, Any]:
+    """Throughput, idle tick, memory and start-up with ``people`` in the database."""
+    from tests.bench.app_bench import startup  # app_bench imports this module
+
+    results: dict[str, Any] = {"backend": backend.name, "people": people, "due": due}
+    results["throughput"] = await throughput(backend, due, people)
+    results["idle_tick"] = await idle_tick(backend, people, after_throughput=True)
+    results["memory_mb"] = memory_at_in_fresh_process(backend, people, due)
+    (results["startup"],) = await startup(backend, [people], runs)
+    return results
+
+
+def print_size_table(all_results: list[dict[str, Any]]) -> None:
+    for r in all_results:
+        print(f"== {r['backend']}, {r['people']:,} people, {r['due']:,} due at once")
+        t = r["throughput"]
+        print(
+            f"throughput        {t['per_second']:>6} msg/s ({t['sent']:,} sent in "
+            f"{t['seconds']} s)   target >= 2500"
+        )
+        i = r["idle_tick"]
+        print(
+            f"idle tick         {i['schedules']:,} not due: median {i['median_ms']} ms, "
+            f"max {i['max_ms']} ms   target max <= 5 ms"
+        )
+        m = r["memory_mb"]
+        print(
+            f"memory (RSS)      {m['before_mb']} MB empty, {m['after_mb']} MB after "
+            f"{m['sent']:,} sent; growth {m['growth_mb']} MB   target <= 100 MB"
+        )
+        s = r["startup"]
+        p, h = s["polling_s"], s["healthy_s"]
+        print(
+            f"start-up          polling median {p['median']} s, max {p['max']} s; healthy "
+            f"median {h['median']} s, max {h['max']} s ({s['runs']} runs)   target <= 2 s"
+        )
+
+
 def print_table(all_results: list[dict[str, Any]]) -> None:
     for r in all_results:
         print(f"== {r['backend']}")
@@ -329,6 +510,7 @@ def print_table(all_results: list[dict[str, Any]]) -> None:
             f"lateness light    {light['due']} due: p99 {light['p99_s']} s, "
             f"early {light['early']}   target p99 <= 1 s, none early"
         )
+        print(f"                  {stall_note(light)}")
         i = r["idle_tick"]
         print(
             f"idle tick         {i['schedules']} not due: median {i['median_ms']} ms, "
@@ -350,7 +532,15 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
     parser.add_argument(
+        "--people", type=int, help="measure at this many people instead (e.g. 1000000)"
+    )
+    parser.add_argument("--due", type=int, help="with --people: how many are due at once")
+    parser.add_argument("--runs", type=int, default=3, help="with --people: start-ups (3)")
+    parser.add_argument(
         "--memory-only", nargs=3, metavar=("NAME", "URL", "SIZES"), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--memory-at", nargs=3, metavar=("NAME", "URL", "PEOPLE,DUE"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.memory_only:
@@ -358,6 +548,17 @@ def main() -> int:
         backend = Backend(name, url)
         print(json.dumps(asyncio.run(memory(backend, [int(n) for n in sizes.split(",")]))))
         return 0
+    if args.memory_at:
+        name, url, sizes = args.memory_at
+        people, due = (int(n) for n in sizes.split(","))
+        print(json.dumps(asyncio.run(memory_at(Backend(name, url), people, due))))
+        return 0
+    if args.due is not None and args.people is None:
+        parser.error("--due needs --people")
+    if args.people is not None:
+        due = args.due if args.due is not None else max(1, args.people // 20)
+        if not 0 < due <= args.people:
+            parser.error("--due must be between 1 and --people")
     backends = []
     with tempfile.TemporaryDirectory() as folder:
         if args.backend in {"sqlite", "all"}:
@@ -369,19 +570,25 @@ def main() -> int:
                 backends.append(Backend("postgresql", POSTGRES_URL))
             else:
                 print(f"skipping PostgreSQL: {reason}", file=sys.stderr)
+        load_before = os.getloadavg()
         results = []
         for backend in backends:
-            results.append(asyncio.run(bench(backend, args.quick)))
+            if args.people is not None:
+                results.append(asyncio.run(bench_at_size(backend, args.people, due, args.runs)))
+            else:
+                results.append(asyncio.run(bench(backend, args.quick)))
     machine = {
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
     }
     if args.json:
         print(json.dumps({"machine": machine, "results": results}, indent=2))
     else:
         print(f"machine: {machine}")
-        print_table(results)
+        (print_size_table if args.people is not None else print_table)(results)
     return 0
 
 

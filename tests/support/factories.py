@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
+from typing import Literal
 
 from telegram import (
     Bot,
     CallbackQuery,
     Chat,
     Document,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
     Message,
     MessageEntity,
     Update,
@@ -191,13 +194,19 @@ def callback_update(
     message_id: int,
     chat_id: int | None = None,
     message_text: str = "…",
+    markup: InlineKeyboardMarkup | Literal["pressed"] | None = "pressed",
     chat_type: str = Chat.PRIVATE,
     language_code: str = "en",
 ) -> Update:
-    """A press on a button of the bot's message ``message_id``."""
+    """A press on a button of the bot's message ``message_id``. The message carries the
+    pressed button, as Telegram's does (unless ``markup`` says what else it shows)."""
     user = make_user(user_id, language_code=language_code)
     chat = make_chat(user, chat_type, chat_id)
-    message = Message(message_id, datetime.now(UTC), chat, from_user=BOT, text=message_text)
+    if markup == "pressed":
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton("…", callback_data=data)]])
+    message = Message(
+        message_id, datetime.now(UTC), chat, from_user=BOT, text=message_text, reply_markup=markup
+    )
     message.set_bot(bot)
     query = CallbackQuery(
         str(next(_query_ids)), user, chat_instance=str(chat.id), message=message, data=data

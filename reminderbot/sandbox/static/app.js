@@ -10,8 +10,9 @@ const STATUS_MS = 6000;
 const POLL_TIMEOUT_MS = 5000;
 // Every change carries this header: a form on another web site cannot send it.
 const CONTROL_HEADER = "X-Sandbox-Control";
-// What the keyboard can reach in a message: its inline buttons and the invite button.
-const CONTROLS = ".keyboard button, .keyboard a, .invite";
+// What the keyboard can reach in a message: its inline buttons, the invite button and links
+// (a document's download, links in the text).
+const CONTROLS = ".keyboard button, a, .invite";
 const api = (path) => "/sandbox/api" + path;
 
 const panes = new Map(); // chat_id -> pane elements and what they show
@@ -140,6 +141,7 @@ function renderMessage(view, chatId) {
   }
   if (view.document) {
     const link = document.createElement("a");
+    link.className = "download";
     link.href = view.document.url + "?download=1";
     link.download = view.document.file_name || "";
     link.textContent = "Download " + (view.document.file_name || "file") +
@@ -257,8 +259,9 @@ function replaceKeepingFocus(old, element, pane) {
   (same || after[Math.min(before.indexOf(focused), after.length - 1)] || pane.list).focus();
 }
 
-// Like Telegram, an old keyboard still takes a tap; but only the newest bot message's controls
-// are tab stops, so Tab goes from the chat to what can be answered now, then to the input.
+// Like Telegram, an old keyboard still takes a tap and an old file still downloads; but only the
+// newest bot message's controls are tab stops, so Tab goes from the chat to what can be answered
+// now, then to the input.
 function updateTabStops(pane) {
   const bots = pane.list.querySelectorAll(":scope > .msg.bot");
   const newest = bots.length ? bots[bots.length - 1] : null;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import filters
 
 from reminderbot.delivery.reminder import CHECKIN, MOODS_BY_CODE, reminder_markup, reminder_text
@@ -59,8 +59,10 @@ async def checkin_button(update: Update, context: BotContext) -> None:
     # reminder and the partner's line need Telegram and never undo the tap.
     await answer(update, state.text("answers.checked_in", lang, mood=mood_label))
     item = state.catalog.item(lang, outcome.delivery.content_id or "")
-    body = item.text if item else ""
-    text = reminder_text(state.catalog, lang, body, discreet=person.discreet_preview)
+    if item is not None:
+        text = reminder_text(state.catalog, lang, item.text, discreet=person.discreet_preview)
+    else:  # the row no longer names its line (services/retention): keep the words shown
+        text = _shown_words(context, lang, query.message)
     text += "\n\n" + state.text("checkin.recorded_line", lang, mood=mood_label)
     markup = reminder_markup(state.catalog, lang, delivery_id, chosen=mood)
     if mood in HARD_MOODS:
@@ -69,6 +71,18 @@ async def checkin_button(update: Update, context: BotContext) -> None:
     await share_checkin(context, outcome)  # reaches the partner only if they chose to share it
     if offer_note:
         await protected_reply(update, context, state.text("notes.offer", lang))
+
+
+def _shown_words(context: BotContext, lang: str, message: object) -> str:
+    """The reminder's words as they stand in the chat, without the line an earlier tap added."""
+    state = context.state
+    text = message.text or "" if isinstance(message, Message) else ""
+    for mood in Mood:
+        label = state.text(f"buttons.mood_{mood.value}", lang)
+        tapped = "\n\n" + state.text("checkin.recorded_line", lang, mood=label)
+        if text.endswith(tapped):
+            return text.removesuffix(tapped)
+    return text
 
 
 async def typed_note(update: Update, context: BotContext) -> bool:

@@ -10,12 +10,22 @@ from datetime import datetime, timedelta
 from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError
 
+from reminderbot.metrics import Metrics
 from reminderbot.storage.outage import is_database_error
-from reminderbot.telegram.context import AppState, BotContext
+from reminderbot.telegram.context import METRICS_KEY, AppState, BotContext
 from reminderbot.telegram.replies import NOT_MODIFIED, answer
 
 log = logging.getLogger(__name__)
 
+# The support path: what someone in a hard moment reaches for. A failure in its code is counted
+# apart (reminderbot_handler_errors_total{path="support"}) so an alert can name it.
+SUPPORT_MODULES = frozenset(
+    {
+        "reminderbot.telegram.handlers.support",
+        "reminderbot.telegram.handlers.help",
+        "reminderbot.telegram.contacts",
+    }
+)
 ALERT_EVERY = timedelta(minutes=1)
 ALERTS_KEY = "admin_alerts"
 _MAX_KINDS = 64  # kinds of error remembered for the alert limit (they are few; a bound anyway)
@@ -36,6 +46,16 @@ def where(error: BaseException | None) -> str:
     if not ours:
         return "-"
     return ours[0] if len(ours) == 1 else f"{ours[0]} > {ours[-1]}"
+
+
+def path_of(error: BaseException | None) -> str:
+    """ "support" when the failure passed through the support path's code, else "other"."""
+    if error is None:
+        return "other"
+    for frame, _line in traceback.walk_tb(error.__traceback__):
+        if frame.f_globals.get("__name__") in SUPPORT_MODULES:
+            return "support"
+    return "other"
 
 
 def kind_of(error: BaseException | None) -> str:
@@ -59,12 +79,19 @@ async def on_error(update: object, context: BotContext) -> None:
             type(error).__name__,
             kind,
         )
+        _count(context, error)
         if not _unreachable(error):
             await _apologise(update, context, kind)
     else:
         name = type(error).__name__
         log.error("background failure: where=%s error=%s kind=%s", where(error), name, kind)
     await _tell_admins(context, update, kind)
+
+
+def _count(context: BotContext, error: BaseException | None) -> None:
+    metrics = context.application.bot_data.get(METRICS_KEY)
+    if isinstance(metrics, Metrics):  # an Application built without them counts nothing
+        metrics.handler_failed(path_of(error))
 
 
 def _unreachable(error: BaseException | None) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Update, User
 
 from reminderbot.services import leaving, privacy
+from reminderbot.services.retention import RetentionPolicy
 from reminderbot.storage.worker import off_the_loop
 from reminderbot.telegram import callbacks, menus
 from reminderbot.telegram.context import AppState, BotContext
@@ -17,7 +18,7 @@ from reminderbot.telegram.cooldown import cooldown
 from reminderbot.telegram.notices import send_notices
 from reminderbot.telegram.replies import finish_press, reply
 
-MYDATA_FILENAME = "reminderbot-my-data.json"
+MYDATA_FILENAME = "reminderbot-my-data"  # .txt to read, .json for programs
 
 Menu = Callable[[AppState, str], InlineKeyboardMarkup]
 
@@ -26,7 +27,9 @@ async def _ask_first(update: Update, context: BotContext, topic: str, menu: Menu
     """A question with a yes and a no button; topic names the words in messages/."""
     state = context.state
     lang = state.language_for(update.effective_user)
-    await reply(update, context, state.text(f"{topic}.confirm", lang), markup=menu(state, lang))
+    words = RetentionPolicy.of(state.settings).words()  # /stop says when its data goes
+    text = state.text(f"{topic}.confirm", lang, **words)
+    await reply(update, context, text, markup=menu(state, lang))
 
 
 async def stop(update: Update, context: BotContext) -> None:
@@ -76,22 +79,39 @@ async def mydata(update: Update, context: BotContext) -> None:
         await reply(update, context, state.text("errors.too_soon", lang))
         return
 
-    async def export(session: AsyncSession) -> bytes | None:
-        found = await privacy.export_person(session, user.id, now)
-        return None if found is None else _encode(found)
+    async def export(session: AsyncSession) -> tuple[bytes, bytes, int | None] | None:
+        held = await privacy.held_about(session, user.id, now)
+        if held is None:
+            return None
+        text = privacy.readable(held, now, state.catalog, lang)
+        found = privacy.as_json(held, now)
+        return text.encode("utf-8"), _encode(found), found["person"]["keep_checkins_days"]
 
-    # Years of history are thousands of rows: read and encoded off the event loop.
-    document = await off_the_loop(state.sessions, export)
-    if document is None:
+    # Years of history are thousands of rows: read and written out off the event loop.
+    documents = await off_the_loop(state.sessions, export)
+    if documents is None:
         await reply(update, context, state.text("mydata.nothing", lang))
         return
     pause.done("mydata", user.id, now)
-    # Not protected: taking one's own data out is the point of this command.
+    text, data, keep_choice = documents
+    # How long each thing is kept, from the settings and their own choice.
+    words = RetentionPolicy.of(state.settings).words(keep_choice)
+    # A file to read, then the same as JSON for programs. Not protected: taking one's own data
+    # out is the point of this command.
     await context.bot.send_document(
         chat.id,
-        document,
-        filename=MYDATA_FILENAME,
-        caption=state.text("mydata.caption", lang),
+        text,
+        filename=MYDATA_FILENAME + ".txt",
+        caption=state.text(
+            "mydata.caption", lang, kept=state.text("retention.mydata", lang, **words)
+        ),
+        protect_content=False,
+    )
+    await context.bot.send_document(
+        chat.id,
+        data,
+        filename=MYDATA_FILENAME + ".json",
+        caption=state.text("mydata.caption_json", lang),
         protect_content=False,
     )
 

@@ -10,7 +10,7 @@ from datetime import time
 
 from telegram import Update
 
-from reminderbot.services import preferences, schedules
+from reminderbot.services import preferences, retention, schedules
 from reminderbot.services.conversation import Question, answered, ask, waiting_for
 from reminderbot.services.preferences import (
     DAY_KEYS,
@@ -274,6 +274,9 @@ def summary(state: AppState, person: Person, times: list[time]) -> str:
         discreet=on if person.discreet_preview else off,
         silent=on if person.silent else off,
     )
+    # How long their check-ins are kept: their own choice, within the practice's limit.
+    words = retention.RetentionPolicy.of(state.settings).words(person.keep_checkins_days)
+    text += "\n" + state.text("retention.summary", lang, **words)
     if person.couple_id is None:
         return text
     partner = state.text(
@@ -356,6 +359,17 @@ async def _change(acting: Acting, action: str, value: str | None) -> str | None:
     return section if changed else None
 
 
+def _keep(acting: Acting, state: AppState, value: str | None) -> str | None:
+    """How long check-ins are kept: one of the practice's choices, or nothing changes."""
+    days = callbacks.parse_keep(value or "")
+    if days is None:
+        return None
+    choices = retention.RetentionPolicy.of(state.settings).choices
+    changed = preferences.set_keep_checkins(acting.person, days, choices)
+    acting.mark(changed)
+    return "keepmenu" if changed else None
+
+
 async def settings_button(update: Update, context: BotContext) -> None:
     """Every set:... button: open a section, or change a setting and show the result."""
     query = update.callback_query
@@ -367,10 +381,15 @@ async def settings_button(update: Update, context: BotContext) -> None:
         if acting is None:
             return
         person = acting.person
+        was = person.audience
         if action.endswith("menu") or action == "main":
             section: str | None = action
+        elif action == "keep":
+            section = _keep(acting, context.state, value)
         else:
             section = await _change(acting, action, value)
+        if person.audience is not was:  # a withdrawn answer leaves no trace in what was sent
+            await retention.forget_answer(acting.session, context.state.catalog, person, was)
         times = await schedules.times_of(acting.session, person.id)
     state = context.state
     lang = person.language

@@ -1,7 +1,7 @@
 """encrypted at rest
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 
 What a copy of the database would say about a person is encrypted with the operator's data key
 (``storage/crypto.py``): chat ids, "which describes you", moods, notes, the lines sent, and the
@@ -21,8 +21,8 @@ from alembic import op
 
 from reminderbot.storage import crypto
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -161,7 +161,7 @@ def _from_binary(table: str, columns: dict[str, tuple[Any, bool]]) -> None:
 
 
 def downgrade() -> None:
-    """Everything back in plain form, as before 0005 (needs the same key)."""
+    """Everything back in plain form, as before 0006 (needs the same key)."""
     for table, columns in ENCRYPTED.items():
         _decrypt_back(table, columns, as_int=("chat_id",) if table == "people" else ())
     with op.batch_alter_table("people") as batch:
