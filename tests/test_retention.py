@@ -235,7 +235,9 @@ async def test_each_person_chooses_how_long_check_ins_are_kept(
 
     # /mydata says their own choice.
     await harness.command(ALEX, "/mydata")
-    caption = str(harness.double.calls_to("sendDocument", chat_id=ALEX)[-1].params["caption"])
+    # The file to read comes first, then the JSON.
+    readable, _json = harness.double.calls_to("sendDocument", chat_id=ALEX)[-2:]
+    caption = str(readable.params["caption"])
     assert harness.text("retention.mydata", **policy.words(30)) in caption
     assert policy.words(30)["keep_days"] == 30
 
