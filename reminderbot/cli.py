@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from reminderbot import __version__
 from reminderbot.config import ConfigError, Settings, load_settings, unknown_variables
 from reminderbot.logs import fatal_line
+from reminderbot.storage.crypto import DataKeyError
 
 if TYPE_CHECKING:
     from reminderbot.content import Catalog, Problem
@@ -85,9 +86,25 @@ def database_cause(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _load_keys(settings: Settings) -> str | None:
+    """Install this run's data keys; returns the one line to log when a key file was made."""
+    from reminderbot.storage import crypto, keys
+
+    secret = settings.data_key.get_secret_value() if settings.data_key else None
+    loaded = keys.load_keys(secret, settings.data_key_file, settings.database_url)
+    crypto.use(loaded.keyring, missing=loaded.missing)
+    if loaded.created is None:
+        return None
+    return (
+        f"made a new data key in {loaded.created}: back it up apart from the database, "
+        "which cannot be read without it"
+    )
+
+
 async def _upgrade(url: str) -> str | None:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from reminderbot.storage import keys
     from reminderbot.storage.db import create_engine
     from reminderbot.storage.migrate import (
         HEAD,
@@ -99,9 +116,13 @@ async def _upgrade(url: str) -> str | None:
 
     engine = create_engine(url)
     try:
-        if await is_at_head(engine):
+        # A wrong key stops here, before any migration or any other work.
+        unlocked = await keys.unlock(engine)
+        if unlocked and await is_at_head(engine):
             return HEAD  # nothing to do: no Alembic, no write lock (most starts)
         await upgrade(engine)
+        if not await keys.unlock(engine):  # another replica may have done the encrypting
+            raise StartupError("The database has no encryption key after the upgrade.")
         return await current_revision(engine)
     except MigrationError as exc:
         raise StartupError(str(exc)) from exc
@@ -128,6 +149,9 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _load(args)
     # Migrating a SQLite file under a live bot would change tables it is using.
     _hold_database(settings.database_url)
+    made = _load_keys(settings)
+    if made:
+        print(f"reminderbot: {made}", file=sys.stderr)
     revision = asyncio.run(_upgrade(settings.database_url))
     print(f"database {_safe_url(settings.database_url)} is at revision {revision}")
     return 0
@@ -142,6 +166,48 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
         print(backup(settings.database_url, Path(args.path)).report())
     except BackupError as exc:
         raise StartupError(str(exc)) from exc
+    return 0
+
+
+def cmd_db_new_key(args: argparse.Namespace) -> int:
+    from reminderbot.storage.crypto import new_key
+
+    print(new_key())
+    return 0
+
+
+def cmd_db_rotate_key(args: argparse.Namespace) -> int:
+    """Beside running bots (no database lock): short transactions, values compared first."""
+    from reminderbot.storage import keys
+    from reminderbot.storage.crypto import keyring
+    from reminderbot.storage.db import create_engine
+
+    settings = _load(args)
+    _load_keys(settings)
+
+    async def rotate() -> keys.Rotation:
+        engine = create_engine(settings.database_url)
+        try:
+            if not await keys.unlock(engine):
+                raise StartupError(
+                    "The database is not encrypted yet; run `reminderbot db upgrade` first."
+                )
+            return await keys.rotate(engine, batch=args.batch)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(rotate())
+    first = keyring().first_id.hex()
+    print(f"re-encrypted {report.rewritten} value(s) under data key {first}")
+    if report.left:
+        where = ", ".join(f"{n} in {t}" for t, n in sorted(report.left.items()))
+        print(
+            f"still under another key: {where}; an instance still encrypts with it: restart "
+            f"every instance with key {first} first, then run this again",
+            file=sys.stderr,
+        )
+        return 1
+    print("every value is under it: the other keys can be retired")
     return 0
 
 
@@ -222,6 +288,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.warning("%s", note)
     if (examples := example_warning(settings)) is not None:
         log.warning("%s", examples)
+    made = _load_keys(settings)
+    if made:
+        log.warning(made)
     revision = asyncio.run(_upgrade(settings.database_url))
     log.info("database ready at revision %s", revision)
     application = build_application(state, token=token, base_url=settings.bot_api_url)
@@ -392,6 +461,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("path", metavar="PATH", help="the new file to write")
     backup.set_defaults(func=cmd_db_backup)
+    new_key = db_sub.add_parser(
+        "new-key",
+        help="print a new data key",
+        description="Print a new random data key (for REMINDERBOT_DATA_KEY or a key file).",
+    )
+    new_key.set_defaults(func=cmd_db_new_key)
+    rotate_key = db_sub.add_parser(
+        "rotate-key",
+        help="re-encrypt every row under the first data key",
+        description="Re-encrypt every encrypted value under the first of the data keys given, "
+        "in short batches, while the bot runs. Start every instance with the new key first "
+        "(REMINDERBOT_DATA_KEY=new,old), run this, then drop the old key. Exit 1 if values "
+        "remain under another key.",
+    )
+    rotate_key.add_argument("--batch", type=int, default=500, help="rows a transaction")
+    rotate_key.set_defaults(func=cmd_db_rotate_key)
 
     messages = sub.add_parser("messages", help="messages commands", description="Messages.")
     messages_sub = messages.add_subparsers(
@@ -443,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, StartupError) as exc:
+    except (ConfigError, StartupError, DataKeyError) as exc:
         print(fatal_line(str(exc)), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -168,6 +168,12 @@ class Settings(BaseSettings):
             )
         return self
 
+    # Encryption at rest (reminderbot/storage/keys.py). Data keys, comma-separated: the first
+    # encrypts, all decrypt. Unset: data_key_file, else (SQLite only) <database>.key, made on
+    # first start. PostgreSQL needs one of the two.
+    data_key: SecretStr | None = None
+    data_key_file: Path | None = None
+
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -14,7 +14,7 @@ import json
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from reminderbot.content import load_catalog
 from reminderbot.sandbox.state import JsonDict
 from reminderbot.sandbox.state import Person as SandboxPerson
 from reminderbot.sandbox.webhook import SECRET_HEADER
+from reminderbot.storage import crypto, keys
 from reminderbot.storage.db import create_engine, create_session_factory
 from reminderbot.storage.models import CheckIn, Delivery, DeliveryStatus, Mood, Person
 from tests.bench.dispatch_bench import add_people
@@ -63,9 +64,19 @@ class Taps:
         return {chat for chat, update_id in self.by_chat.items() if update_id in update_ids}
 
 
+@pytest.fixture(autouse=True)
+def _keys_put_back() -> Iterator[None]:
+    """``reminded`` borrows the running bot's hash key; the next test gets the usual ones."""
+    saved = crypto.current()
+    yield
+    crypto.use(*saved)
+
+
 async def reminded(sandbox: Sandbox, engine: AsyncEngine, people: int) -> None:
     """``people`` people who said yes, each with a reminder in their chat."""
     state = sandbox.state
+    # The bot made this database: people are found by the hash key it chose.
+    await keys.unlock(engine)
     for i in range(people):
         chat = FIRST_CHAT + i
         state.add_person(

@@ -1079,13 +1079,14 @@ async def test_existing_single_people_are_untouched_by_the_migration(
             ),
             {"now": datetime(2026, 3, 1)},
         )
-    await upgrade(engine)
+    await upgrade(engine, "0004")  # the last revision with plain ids (0007 encrypts them)
     async with engine.connect() as connection:
         row = (
             await connection.execute(
                 text("SELECT couple_id, sharing, wants_couple_prompts FROM people")
             )
         ).one()
+    await upgrade(engine)
     assert row.couple_id is None
     assert row.sharing == "nothing"
     assert not row.wants_couple_prompts
@@ -1114,7 +1115,7 @@ async def test_the_migration_keeps_couple_prompts_only_where_both_said_yes(
             await connection.execute(
                 text(people), {"id": user, "couple": couple, "wants": wants, "now": now}
             )
-    await upgrade(engine)
+    await upgrade(engine, "0004")  # the last revision with plain ids (0007 encrypts them)
     async with engine.connect() as connection:
         rows = (
             await connection.execute(
@@ -1124,6 +1125,7 @@ async def test_the_migration_keeps_couple_prompts_only_where_both_said_yes(
                 )
             )
         ).all()
+    await upgrade(engine)
     assert [(r[0], bool(r[1]), bool(r[2])) for r in rows] == [
         (1, True, True),
         (2, True, True),

@@ -94,7 +94,7 @@ async def test_each_schedule_in_one_claim_moves_on_to_its_own_next_occurrence(
     assert stats.sent == 3
     async with harness.state.sessions.begin() as session:
         rows = await session.execute(
-            select(Person.telegram_user_id, Schedule.next_due_at).join(
+            select(Person.chat_id, Schedule.next_due_at).join(
                 Person, Person.id == Schedule.person_id
             )
         )

@@ -18,6 +18,7 @@ SAMPLE = {
     "REMINDERBOT_TOKEN": "123456:ABC",
     "REMINDERBOT_WEBHOOK_SECRET": "0123456789abcdef",
     "POSTGRES_PASSWORD": "s3cret",
+    "REMINDERBOT_DATA_KEY": "dGVzdC1kYXRhLWtleS1mb3ItcmVtaW5kZXJib3QtMDE=",
 }
 
 
@@ -45,6 +46,7 @@ def test_compose_runs_replicas_in_webhook_mode_on_postgresql(
     assert settings.database_url.startswith("postgresql+asyncpg://")
     assert settings.webhook_url == "https://bot.example.org/telegram/updates"
     assert settings.webhook_secret is not None
+    assert settings.data_key is not None  # replicas share one key; PostgreSQL has no default
 
 
 def test_the_proxy_sends_the_webhook_path_to_the_bots_port() -> None:

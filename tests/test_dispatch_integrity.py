@@ -61,7 +61,7 @@ async def add_people(harness: BotHarness, chats: list[int], due: datetime) -> No
 
 async def delivery_of(harness: BotHarness, chat: int) -> Delivery:
     async with harness.state.sessions.begin() as session:
-        query = select(Delivery).join(Person).where(Person.chat_id == chat)
+        query = select(Delivery).join(Person).where(Person.telegram_user_id == chat)
         return (await session.execute(query)).scalar_one()
 
 
@@ -92,7 +92,7 @@ async def poison_timezone(harness: BotHarness, monkeypatch: pytest.MonkeyPatch) 
     async with harness.state.sessions.begin() as session:
         await session.execute(
             update(Person)
-            .where(Person.chat_id == POISONED)
+            .where(Person.telegram_user_id == POISONED)
             .values(timezone="Gone/Nowhere", quiet_start=time(22), quiet_end=time(7))
         )
 
@@ -101,7 +101,7 @@ async def poison_rendering(harness: BotHarness, monkeypatch: pytest.MonkeyPatch)
     """Building this person's message fails (their language's buttons are broken)."""
     async with harness.state.sessions.begin() as session:
         await session.execute(
-            update(Person).where(Person.chat_id == POISONED).values(language="xx")
+            update(Person).where(Person.telegram_user_id == POISONED).values(language="xx")
         )
     real = claim_module.reminder_keyboard
 
@@ -166,7 +166,7 @@ async def test_a_pause_ending_for_a_poisoned_person_does_not_hold_back_the_other
     async with harness.state.sessions.begin() as session:
         await session.execute(
             update(Person)
-            .where(Person.chat_id == POISONED)
+            .where(Person.telegram_user_id == POISONED)
             .values(paused_at=NINE - timedelta(days=1), paused_until=NINE - timedelta(minutes=1))
         )
     clock.set(NINE)
@@ -427,7 +427,9 @@ async def test_a_tick_reports_outcomes_by_reason_and_each_sent_messages_lateness
     await add_people(harness, [ALEX, SAM], NINE)
     async with harness.state.sessions.begin() as session:
         await session.execute(
-            update(Person).where(Person.chat_id == SAM).values(paused_at=NINE, paused_until=None)
+            update(Person)
+            .where(Person.telegram_user_id == SAM)
+            .values(paused_at=NINE, paused_until=None)
         )
     clock.set(NINE + timedelta(seconds=4))
     stats = await harness.tick()

@@ -38,7 +38,7 @@ from reminderbot.sandbox.views import invite_payloads
 from reminderbot.services.consent import STORED_LINES
 from reminderbot.services.retention import RetentionPolicy
 from reminderbot.services.schedules import MAX_DAILY_TIMES
-from reminderbot.storage import repositories
+from reminderbot.storage import crypto, keys, repositories
 from reminderbot.storage.db import create_engine, create_session_factory
 from reminderbot.storage.models import Delivery, DeliveryStatus, utcnow
 from reminderbot.telegram import callbacks
@@ -203,12 +203,16 @@ class Sandbox:
     # The bot's own database, read (and once written) the way due_now_hook does it.
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
+        saved = crypto.current()
         engine = create_engine(self.database_url)
         try:
+            # The bot made this database: people are found by the hash key it chose.
+            await keys.unlock(engine)
             async with create_session_factory(engine).begin() as session:
                 yield session
         finally:
             await engine.dispose()
+            crypto.use(*saved)
 
     async def reachable(self, user_id: int) -> bool | None:
         async with self.session() as session:

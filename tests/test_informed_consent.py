@@ -33,6 +33,7 @@ NOT_ABOUT_A_PERSON: frozenset[str] = frozenset(
         # Telegram's numbers for updates already handled, and when: no person, chat or words,
         # nothing that links a number to anyone; forgotten after a few days.
         "handled_updates",
+        "secrets",  # the database's own keys, encrypted under the data key
     }
 )
 
@@ -170,6 +171,8 @@ async def test_mydata_includes_which_checkins_were_shared_and_when(
 # What /mydata leaves out of a person's own row, as README's privacy section says: the parts
 # that are the partner's (their side of a shared pause, and their half of "both said yes").
 LEFT_OUT_OF_THE_PERSON = {"shared_paused_at", "shared_paused_until", "couple_prompts_agreed"}
+# Their Telegram id is stored only as a keyed hash: the file gives the id itself in its place.
+GIVEN_AS_THE_ID = {"telegram_user_hash"}
 
 
 async def test_mydata_gives_every_column_of_their_own_rows(
@@ -183,7 +186,11 @@ async def test_mydata_gives_every_column_of_their_own_rows(
     tables = {table.name: {c.name for c in table.columns} for table in Base.metadata.sorted_tables}
     person = data["person"]
     assert isinstance(person, dict)
-    assert set(person) == tables["people"] - LEFT_OUT_OF_THE_PERSON | {"shared_prompts_resting"}
+    assert set(person) == tables["people"] - LEFT_OUT_OF_THE_PERSON - GIVEN_AS_THE_ID | {
+        "shared_prompts_resting",
+        "telegram_user_id",
+    }
+    assert person["telegram_user_id"] == ALEX
     for name, table in (("schedules", "schedules"), ("deliveries", "deliveries")):
         rows = data[name]
         assert isinstance(rows, list) and rows

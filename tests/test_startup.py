@@ -52,6 +52,8 @@ def test_starting_on_an_up_to_date_database_needs_no_alembic(tmp_path: Path) -> 
     script = (
         "import asyncio, sys\n"
         "from reminderbot.cli import _upgrade\n"
+        "from reminderbot.storage import crypto, keys\n"  # as `run` loads them first
+        "crypto.use(keys.load_keys(None, None, sys.argv[1]).keyring)\n"
         "print(asyncio.run(_upgrade(sys.argv[1])), 'alembic' in sys.modules)\n"
     )
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"

@@ -21,10 +21,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import BigInteger, Enum, MetaData, Table, inspect, select, text
+from sqlalchemy import BigInteger, Enum, LargeBinary, MetaData, Table, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reminderbot.storage import crypto
 from reminderbot.storage.migrate import (
     MigrationError,
     alembic_config,
@@ -57,6 +58,15 @@ WORDS = {
     "mood": ["steady", "heavy", "need_space", "open"],
     "reason": ["paused", "quiet_hours", "unreachable", "stale"],
     "note": ["We walked after dinner — it helped.", "Hard day. Ich brauche Zeit 💬", "ok"],
+    "audience": ["anyone", "hurt_partner", "involved_partner"],
+}
+# Columns the models keep encrypted: an upgrade that encrypts a plain value keeps it when the
+# stored bytes decrypt to it (under their table.column) with the tests' key.
+ENCRYPTED = {
+    (table.name, column.name): column.type.context.encode()
+    for table in Base.metadata.tables.values()
+    for column in table.columns
+    if isinstance(column.type, crypto.Encrypted)
 }
 
 Snapshot = dict[str, dict[tuple[Any, ...], dict[str, Any]]]
@@ -81,9 +91,19 @@ def _value(table: Table, column: Any, n: int, dialect: str, parents: Snapshot) -
         assert rows, f"{table.name}.{column.name}: no {target.table.name} row to point at"
         return rows[n % len(rows)][target.name]
     choices = ENUM_VALUES.get((table.name, column.name)) or WORDS.get(column.name)
+    offset = zlib.crc32(f"{table.name}.{column.name}".encode()) % 1000
+    ad = ENCRYPTED.get((table.name, column.name))
+    if ad is not None and isinstance(
+        column.type, LargeBinary
+    ):  # encrypted by now, as the bot would
+        plain = choices[n % len(choices)] if choices else f"{column.name} {n} · ü"
+        if column.name == "chat_id":
+            plain = str(7_000_000_000 + n * 1_000)
+        return crypto.keyring().encrypt(plain.encode(), ad)
+    if column.name == "telegram_user_hash":
+        return crypto.user_hash(7_000_000_000 + n * 1_000)
     if choices:
         return choices[n % len(choices)]
-    offset = zlib.crc32(f"{table.name}.{column.name}".encode()) % 1000
     kind = column.type.python_type
     if kind is bool:
         return n % 2 == 1
@@ -153,14 +173,31 @@ def _counts(snapshot: Snapshot) -> dict[str, int]:
     return {table: len(rows) for table, rows in snapshot.items()}
 
 
+def _same(table: str, column: str, old: Any, new: Any) -> bool:
+    """Equal, or encrypted by this step: the new bytes decrypt to the old value."""
+    if old == new:
+        return True
+    ad = ENCRYPTED.get((table, column))
+    if ad is None or old is None or isinstance(old, bytes) or not isinstance(new, bytes):
+        return False
+    return crypto.keyring().decrypt(new, ad).decode() == str(old)
+
+
 def _assert_kept(before: Snapshot, after: Snapshot, revision: str) -> None:
     kept = {table: len(after.get(table, {})) for table in before}
     assert kept == _counts(before), f"rows lost by the upgrade to {revision}"
     for table, rows in before.items():
         for key, row in rows.items():
             now = after[table][key]
-            changed = {c: (v, now[c]) for c, v in row.items() if c in now and now[c] != v}
+            changed = {
+                c: (v, now[c])
+                for c, v in row.items()
+                if c in now and not _same(table, c, v, now[c])
+            }
             assert not changed, f"{table} {key}: values changed by {revision}: {changed}"
+            if "telegram_user_id" in row and "telegram_user_hash" in now:
+                # The id became its keyed hash: the person is still found by their id.
+                assert now["telegram_user_hash"] == crypto.user_hash(row["telegram_user_id"])
 
 
 @pytest.fixture
@@ -293,5 +330,59 @@ async def test_people_upgraded_to_0005_keep_the_practice_default(
         async with engine.connect() as connection:
             kept = (await connection.execute(text("SELECT keep_checkins_days FROM people"))).all()
         assert kept and all(row[0] is None for row in kept)
+    finally:
+        await engine.dispose()
+
+
+ENCRYPTING = "0007"  # the revision that encrypts what was plain
+
+
+@pytest.mark.parametrize("start", [REVISIONS[REVISIONS.index(ENCRYPTING) - 1]])
+async def test_rows_encrypted_by_the_upgrade_read_back_through_the_models(
+    empty: databases.EmptyDatabase, start: str
+) -> None:
+    """Every row filled before the encrypting upgrade is there after it, every value reads back
+    the same through the models (no service sees ciphertext), and each person is still found
+    by their Telegram id, which is no longer stored."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from reminderbot.storage import repositories
+    from reminderbot.storage.models import CheckIn, Delivery, PartnerNotice, Person
+
+    engine = empty.engine()
+    try:
+        await upgrade(engine, start)
+        async with engine.begin() as connection:
+            await connection.run_sync(_fill)
+            before = await connection.run_sync(_read)
+        await upgrade(engine)
+        async with AsyncSession(engine) as session:
+            people = {p.id: p for p in (await session.execute(select(Person))).scalars()}
+            assert len(people) == len(before["people"])
+            for (key,), row in before["people"].items():
+                person = people[key]
+                assert person.chat_id == row["chat_id"]
+                assert person.audience.value == row["audience"]
+                found = await repositories.person_by_telegram_id(session, row["telegram_user_id"])
+                assert found is person
+            for model, columns in (
+                (CheckIn, ("mood", "note")),
+                (Delivery, ("content_id",)),
+                (PartnerNotice, ("mood",)),
+            ):
+                rows = {r.id: r for r in (await session.execute(select(model))).scalars()}
+                table = model.__tablename__
+                assert len(rows) == len(before[table])
+                for (key,), row in before[table].items():
+                    for column in columns:
+                        value = getattr(rows[key], column)
+                        plain = value.value if hasattr(value, "value") else value
+                        assert plain == row[column], f"{table}.{column} of row {key}"
+        async with engine.connect() as connection:
+            raw = await connection.run_sync(_read)
+        stored = repr(raw)
+        for (_,), row in before["checkins"].items():
+            if row["note"] and len(row["note"]) > 5:  # "ok" is in many a column name
+                assert row["note"] not in stored
     finally:
         await engine.dispose()

@@ -7,6 +7,7 @@ will arrive (and the dispatcher records the skip).
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reminderbot.delivery.batch import Reason
 from reminderbot.delivery.policy import Gate, Policy, kinds_for
 from reminderbot.sandbox.server import DueNowHook
-from reminderbot.storage import repositories
+from reminderbot.storage import crypto, keys, repositories
 from reminderbot.storage.db import create_engine, create_session_factory
 from reminderbot.storage.models import ConsentState, Person, Schedule, utcnow
 
@@ -93,11 +94,18 @@ def due_now_hook(database_url: str) -> DueNowHook:
     tick, exactly as it would at the real time."""
 
     async def make_due(user_id: int) -> str:
+        # The bot's keys (its key file beside the database, or REMINDERBOT_DATA_KEY), borrowed
+        # for this one look-up: a person is found by the keyed hash of their id.
+        saved = crypto.current()
+        loaded = keys.load_keys(os.environ.get("REMINDERBOT_DATA_KEY"), None, database_url)
+        crypto.use(loaded.keyring)
         engine = create_engine(database_url)
         try:
+            await keys.unlock(engine)
             async with create_session_factory(engine).begin() as session:
                 return await make_next_due(session, user_id, utcnow())
         finally:
             await engine.dispose()
+            crypto.use(*saved)
 
     return make_due

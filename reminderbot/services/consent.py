@@ -19,7 +19,7 @@ from reminderbot.storage.models import ConsentState, Person, Schedule
 STORED_LINES: dict[str, tuple[str, ...]] = {
     "account": (
         "people.id",
-        "people.telegram_user_id",
+        "people.telegram_user_hash",
         "people.chat_id",
         "people.language",
         "people.timezone",

@@ -87,6 +87,9 @@ async def export_person(
 def as_json(held: Held, now: datetime) -> dict[str, Any]:
     """Every stored column, for programs: the complete record beside the file to read."""
     own = row_to_dict(held.person)
+    # Stored as a keyed hash (meaningless to them); their id is what they know themselves by.
+    own.pop("telegram_user_hash", None)
+    own = {"telegram_user_id": held.person.telegram_user_id, **own}
     # The combined shared pause can carry the partner's own pause times: only whether shared
     # prompts rest is theirs to know. Their own hold (shared_hold_*) stays in. Likewise whether
     # both said yes to couple prompts is half the partner's answer; their own yes stays in.

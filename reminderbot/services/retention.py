@@ -39,6 +39,7 @@ from reminderbot.content import Catalog, ContentKind
 from reminderbot.content.types import Audience as ContentAudience
 from reminderbot.services import leaving, stats
 from reminderbot.services.sharing import Notice
+from reminderbot.storage.db import mark_erased
 from reminderbot.storage.models import (
     Audience,
     CheckIn,
@@ -148,13 +149,21 @@ async def forget_answer(
     ids = lines_only_for(catalog, was)
     if not ids:
         return 0
-    result = await session.execute(
-        update(Delivery)
-        .where(Delivery.person_id == person.id, Delivery.content_id.in_(ids))
-        .values(content_id=None)
-        .execution_options(synchronize_session=False)
+    # Which line a row names is encrypted: read this person's named rows, compare here.
+    rows = await session.execute(
+        select(Delivery.id, Delivery.content_id).where(
+            Delivery.person_id == person.id, Delivery.content_id.is_not(None)
+        )
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    named = [row.id for row in rows if row.content_id in ids]
+    if named:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(named))
+            .values(content_id=None)
+            .execution_options(synchronize_session=False)
+        )
+    return len(named)
 
 
 # --------------------------------------------------------------------------- the purge
@@ -187,10 +196,15 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 async def _batches(
-    sessions: Sessions, ids: Select[int], act: Callable[[list[int]], Executable]
+    sessions: Sessions,
+    ids: Select[int],
+    act: Callable[[list[int]], Executable],
+    *,
+    erasing: bool = False,
 ) -> int:
     """Select up to BATCH ids above the last one seen, act on them, commit; until none is left.
-    ``ids`` selects one id column; it is ordered and limited here."""
+    ``ids`` selects one id column; it is ordered and limited here. ``erasing``: what is deleted
+    is a person's words, scrubbed from the database's files after each commit."""
     column = ids.selected_columns[0]
     last, done = 0, 0
     for _ in range(MAX_BATCHES):
@@ -200,6 +214,8 @@ async def _batches(
             if not found:
                 break
             await session.execute(act(found).execution_options(synchronize_session=False))
+            if erasing:
+                mark_erased(session)
         done += len(found)
         last = found[-1]
         await asyncio.sleep(0)  # the bot's own work runs between batches
@@ -255,7 +271,7 @@ async def _purge_checkins(
             .where(whose, CheckIn.created_at < cutoff)
         )
         purged.checkins += await _batches(
-            sessions, old, lambda ids: delete(CheckIn).where(CheckIn.id.in_(ids))
+            sessions, old, lambda ids: delete(CheckIn).where(CheckIn.id.in_(ids)), erasing=True
         )
 
 
@@ -294,7 +310,7 @@ async def _reduce_deliveries(
 
 async def _scrub_answers(sessions: Sessions, catalog: Catalog, purged: Purged) -> None:
     """The safety net behind forget_answer: lines written only for an answer the person no
-    longer gives. The answer is compared here, not in SQL, so it may be stored encrypted."""
+    longer gives. The line and the answer are compared here, not in SQL: both are encrypted."""
     only_for = {
         line: audience
         for audience in (Audience.HURT_PARTNER, Audience.INVOLVED_PARTNER)
@@ -308,14 +324,18 @@ async def _scrub_answers(sessions: Sessions, catalog: Catalog, purged: Purged) -
             query = (
                 select(Delivery.id, Delivery.content_id, Person.audience)
                 .join(Person, Person.id == Delivery.person_id)
-                .where(Delivery.content_id.in_(only_for), Delivery.id > last)
+                .where(Delivery.content_id.is_not(None), Delivery.id > last)
                 .order_by(Delivery.id)
                 .limit(BATCH)
             )
             found = (await session.execute(query)).all()
             if not found:
                 return
-            withdrawn = [row.id for row in found if only_for[str(row.content_id)] != row.audience]
+            withdrawn = [
+                row.id
+                for row in found
+                if only_for.get(str(row.content_id), row.audience) != row.audience
+            ]
             if withdrawn:
                 await session.execute(
                     update(Delivery)

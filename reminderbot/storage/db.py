@@ -1,22 +1,32 @@
-"""Engine and session factory: SQLite (WAL, foreign keys on) or PostgreSQL (asyncpg)."""
+"""Engine and session factory: SQLite (WAL, foreign keys on) or PostgreSQL (asyncpg).
+
+Erasure reaches the disk on SQLite: deleted rows are overwritten with zeros (``secure_delete``)
+and, once a transaction that erased someone has committed, the WAL is checkpointed into the
+file and truncated, so neither the file nor its ``-wal`` still holds them."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 SessionFactory = async_sessionmaker[AsyncSession]
+log = logging.getLogger(__name__)
+# Set in a session's info by whatever erases a person (repositories.delete_person, or a purge
+# through mark_erased): after its commit the erased rows are scrubbed from the disk.
+ERASED = "reminderbot.erased"
 
 
 def is_sqlite(url: str) -> bool:
@@ -31,6 +41,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Deleted content is overwritten with zeros, in pages and in freed pages alike.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -44,6 +56,36 @@ def create_sqlite_file(database: Path) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+def mark_erased(session: AsyncSession | Session) -> None:
+    """After this transaction commits, scrub what it deleted from the disk."""
+    session.info[ERASED] = True
+
+
+class _Session(Session):
+    """The sessions' own class, so the events below concern this bot's sessions only."""
+
+
+@event.listens_for(_Session, "after_commit")
+def _scrub_after_erasure(session: Session) -> None:
+    # Runs inside the async session's greenlet, so a sync connection may be used here.
+    if not session.info.pop(ERASED, False):
+        return
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    if engine.dialect.name != "sqlite":
+        return  # PostgreSQL: dead rows go with VACUUM; dumps never hold them (README)
+    with engine.connect() as connection:
+        # Every frame into the file (whose deleted cells are zeros), then the WAL to 0 bytes.
+        busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+    if busy:
+        log.warning("the WAL was not truncated after an erasure: a reader held it too long")
+
+
+@event.listens_for(_Session, "after_rollback")
+def _nothing_erased(session: Session) -> None:
+    session.info.pop(ERASED, None)
 
 
 def create_engine(
@@ -75,4 +117,4 @@ def create_engine(
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     # expire_on_commit=False: objects stay readable after the caller's transaction ends.
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=_Session)

@@ -1,5 +1,10 @@
 """Database models. Every row about a person hangs off ``people`` with ON DELETE CASCADE, so
-erasing a person is one DELETE and leaves no trace of their Telegram id anywhere."""
+erasing a person is one DELETE and leaves no trace of their Telegram id anywhere.
+
+What a person wrote or chose that says something about them (a note, a mood, "which describes
+you", the lines they were sent, their chat id) is stored encrypted, and their Telegram id as a
+keyed hash (``storage/crypto.py``); the types do it, so services see plain values. Times,
+counts, schedules and states stay plain: the dispatcher and ``reminderbot stats`` query them."""
 
 from __future__ import annotations
 
@@ -15,15 +20,25 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
-    Text,
     Time,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
+
+from reminderbot.storage.crypto import (
+    EncryptedEnum,
+    EncryptedInt,
+    EncryptedText,
+    UserIdHash,
+    user_hash,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -119,8 +134,10 @@ class Person(Base):
     __tablename__ = "people"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # Found by the keyed hash of their Telegram id (``telegram_user_id`` below); the chat id,
+    # needed to write to them, is encrypted.
+    telegram_user_hash: Mapped[bytes] = mapped_column(UserIdHash(), unique=True)
+    chat_id: Mapped[int] = mapped_column(EncryptedInt("people.chat_id"))
     language: Mapped[str] = mapped_column(String(8))
     timezone: Mapped[str] = mapped_column(String(64))
 
@@ -132,7 +149,9 @@ class Person(Base):
     unreachable_since: Mapped[datetime | None]
 
     # What they receive. Weekdays are a bitmask, Monday = bit 0.
-    audience: Mapped[Audience] = mapped_column(_enum(Audience), default=Audience.ANYONE)
+    audience: Mapped[Audience] = mapped_column(
+        EncryptedEnum(Audience, "people.audience"), default=Audience.ANYONE
+    )
     wants_affirmations: Mapped[bool] = mapped_column(Boolean, default=True)
     wants_practices: Mapped[bool] = mapped_column(Boolean, default=True)
     wants_checkin_prompts: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -189,6 +208,21 @@ class Person(Base):
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True
     )
 
+    # The bot talks in private chats only, where the chat id is the user id: the id is read
+    # back from the (decrypted) chat id, and looked up in SQL by its hash.
+    @hybrid_property
+    def telegram_user_id(self) -> int:
+        return self.chat_id
+
+    @telegram_user_id.inplace.setter
+    def _telegram_user_id_set(self, value: int) -> None:
+        self.telegram_user_hash = user_hash(value)
+
+    @telegram_user_id.inplace.expression
+    @classmethod
+    def _telegram_user_id_sql(cls) -> ColumnElement[bytes]:
+        return cls.telegram_user_hash.expression
+
 
 class Schedule(Base):
     """One daily local time of one person; ``next_due_at`` (UTC) is what the dispatcher reads."""
@@ -222,7 +256,8 @@ class Delivery(Base):
     schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"))
     due_at: Mapped[datetime]
     kind: Mapped[str | None] = mapped_column(String(24))
-    content_id: Mapped[str | None] = mapped_column(String(64))
+    # Encrypted: a line written only for one side ("involved partner") says which side they are.
+    content_id: Mapped[str | None] = mapped_column(EncryptedText("deliveries.content_id"))
     status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus), index=True)
     reason: Mapped[str | None] = mapped_column(String(64))
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -246,8 +281,8 @@ class CheckIn(Base):
     delivery_id: Mapped[int | None] = mapped_column(
         ForeignKey("deliveries.id", ondelete="CASCADE"), unique=True
     )
-    mood: Mapped[Mood] = mapped_column(_enum(Mood))
-    note: Mapped[str | None] = mapped_column(Text)
+    mood: Mapped[Mood] = mapped_column(EncryptedEnum(Mood, "checkins.mood"))
+    note: Mapped[str | None] = mapped_column(EncryptedText("checkins.note"))
     # While set and in the future, the person's next short text is kept as this check-in's note.
     note_open_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -293,7 +328,7 @@ class PartnerNotice(Base):
         ForeignKey("checkins.id", ondelete="CASCADE"), unique=True
     )
     kind: Mapped[str] = mapped_column(String(24))
-    mood: Mapped[str | None] = mapped_column(String(24))
+    mood: Mapped[str | None] = mapped_column(EncryptedText("partner_notices.mood"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set while held: not sent before this instant. sent_at is set once it went out.
     send_after: Mapped[datetime | None] = mapped_column(index=True)
@@ -312,3 +347,14 @@ class HandledUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     handled_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Secret(Base):
+    """Keys the database needs, each encrypted under the operator's data key: the hash key for
+    Telegram ids. Opening it at start proves the right data key was given. Nothing here is
+    about a person."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reminderbot.storage.db import mark_erased
 from reminderbot.storage.models import CheckIn, Delivery, HandledUpdate, Person, Schedule
 
 
@@ -42,8 +43,10 @@ async def checkins_of(session: AsyncSession, person_id: int) -> Sequence[CheckIn
 
 
 async def delete_person(session: AsyncSession, person_id: int) -> None:
-    # One DELETE; every dependent row goes with it through ON DELETE CASCADE.
+    """Erase a person: one DELETE, every dependent row goes with it through ON DELETE CASCADE,
+    and once the caller's transaction commits, none of it is left in the database's files."""
     await session.execute(delete(Person).where(Person.id == person_id))
+    mark_erased(session)
 
 
 def upsert(session: AsyncSession, model: type[Any]) -> Any:

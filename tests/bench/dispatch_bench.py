@@ -101,7 +101,7 @@ async def add_people(engine: AsyncEngine, count: int, due: datetime, start_id: i
                 [
                     {
                         "id": i,
-                        "telegram_user_id": 10_000_000 + i,
+                        "telegram_user_hash": 10_000_000 + i,  # hashed as it is bound
                         "chat_id": 10_000_000 + i,
                         "language": "en",
                         "timezone": "UTC",

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reminderbot.storage import crypto
 from reminderbot.storage.db import create_engine
 from reminderbot.storage.migrate import upgrade
 from reminderbot.storage.models import Base
@@ -24,7 +25,16 @@ from reminderbot.storage.models import Base
 POSTGRES_URL = os.environ.get(
     "REMINDERBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-TABLES = [table.name for table in reversed(Base.metadata.sorted_tables)]
+# Every database the tests make is encrypted with this key and one hash key (the migration
+# takes the one already loaded), so a bot process started on a test's database opens it too:
+# through REMINDERBOT_DATA_KEY, or the key file written beside each SQLite copy.
+TEST_DATA_KEY = "dGVzdC1kYXRhLWtleS1mb3ItcmVtaW5kZXJib3QtMDE="
+TEST_HASH_KEY = b"test hash key for telegram ids!!"
+os.environ["REMINDERBOT_DATA_KEY"] = TEST_DATA_KEY
+crypto.use(crypto.Keyring(crypto.parse_keys(TEST_DATA_KEY, "tests")), TEST_HASH_KEY)
+# Emptied before each test: every table but the database's own keys (a bot process started on
+# the database opens them).
+TABLES = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "secrets"]
 # Each test run gets its own schema, so two runs on one server (a developer and CI, or two
 # sessions) never truncate each other's tables.
 SCHEMA = f"reminderbot_test_{os.getpid()}"
@@ -90,6 +100,7 @@ def prepare_sqlite_template(folder: Path) -> Path:
 def sqlite_copy(template: Path, folder: Path) -> str:
     target = folder / "test.sqlite3"
     shutil.copyfile(template, target)
+    target.with_suffix(".key").write_text(TEST_DATA_KEY + "\n")
     return f"sqlite+aiosqlite:///{target}"
 
 
