@@ -157,6 +157,7 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
         print(f"warning: {article} not found; sources were not checked", file=sys.stderr)
     for problem in problems:
         print(problem)
+    unfinished = _print_translations(messages_dir, args.list)
     if problems:
         print(f"{len(problems)} problem(s) in {messages_dir}", file=sys.stderr)
         return 1
@@ -164,6 +165,58 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
         f"The words in {messages_dir.as_posix().rstrip('/')}/ are valid, and they match "
         f"the {len(code.uses)} places in the code that use them."
     )
+    return 1 if args.complete and unfinished else 0
+
+
+def _print_translations(messages_dir: Path, listed: bool) -> int:
+    """One line per translation: served, fuzzy, missing. Fuzzy and missing lines are said in
+    English (a content item: skipped), so they are reported, not problems. Returns how many."""
+    from reminderbot.content.check import PO_FILE, translation_status
+
+    unfinished = 0
+    for lang, status in sorted(translation_status(messages_dir).items()):
+        print(
+            f"{lang}: {status.translated} of {status.total} lines translated; "
+            f"{len(status.fuzzy)} fuzzy, {len(status.missing)} missing"
+        )
+        unfinished += len(status.fuzzy) + len(status.missing)
+        if listed:
+            where = f"{messages_dir.name}/{lang}/{PO_FILE}"
+            for key in status.fuzzy:
+                print(f"  {where}: {key}: fuzzy (the English changed); English is said instead")
+            for key in status.missing:
+                print(f"  {where}: {key}: missing; English is said instead (an item: skipped)")
+    return unfinished
+
+
+def cmd_messages_extract(args: argparse.Namespace) -> int:
+    from reminderbot.content.po import extract
+    from reminderbot.content.types import MessagesError
+
+    messages_dir = Path(args.dir) if args.dir else _load(args).messages_dir
+    try:
+        path = extract(messages_dir)
+    except MessagesError as exc:
+        raise StartupError(f"Fix the English first ({exc.problems[0]}).") from exc
+    print(f"Wrote {path}")
+    return 0
+
+
+def cmd_messages_update(args: argparse.Namespace) -> int:
+    from reminderbot.content.po import update
+    from reminderbot.content.types import MessagesError
+
+    messages_dir = Path(args.dir) if args.dir else _load(args).messages_dir
+    try:
+        results = update(messages_dir, add=tuple(args.add))
+    except MessagesError as exc:
+        raise StartupError(f"Fix the English first ({exc.problems[0]}).") from exc
+    for result in results:
+        started = " (new)" if result.created else ""
+        print(
+            f"{result.path}{started}: {result.total} lines, {result.fuzzy} fuzzy, "
+            f"{result.missing} untranslated"
+        )
     return 0
 
 
@@ -387,7 +440,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--dir", metavar="PATH", help="messages folder (default: from config)")
     check.add_argument("--article", metavar="PATH", help="article (default: <dir>/article.txt)")
+    check.add_argument(
+        "--list", action="store_true", help="name every fuzzy and missing translated line"
+    )
+    check.add_argument(
+        "--complete", action="store_true", help="exit 1 if any translation is fuzzy or missing"
+    )
     check.set_defaults(func=cmd_messages_check)
+    extract = messages_sub.add_parser(
+        "extract",
+        parents=[config],
+        help="write messages/messages.pot from the English",
+        description="Regenerate the gettext template messages/messages.pot from the English "
+        "ui.yaml and content.yaml (msgctxt: the key or item id; an item's article sentence as "
+        "an extracted comment).",
+    )
+    extract.add_argument("--dir", metavar="PATH", help="messages folder (default: from config)")
+    extract.set_defaults(func=cmd_messages_extract)
+    update = messages_sub.add_parser(
+        "update",
+        parents=[config],
+        help="merge the English into every translation's PO file",
+        description="Regenerate the template and merge it into messages/<lang>/LC_MESSAGES/"
+        "messages.po for every language: a line whose English changed is marked fuzzy (and is "
+        "not served until a translator confirms it); lines gone from the English are dropped.",
+    )
+    update.add_argument("--dir", metavar="PATH", help="messages folder (default: from config)")
+    update.add_argument(
+        "--add", metavar="LANG", action="append", default=[], help="start a new language"
+    )
+    update.set_defaults(func=cmd_messages_update)
 
     stats = sub.add_parser(
         "stats",

@@ -113,6 +113,11 @@ def settings_data(action: str, value: str | None = None) -> str:
     return f"set:{action}" if value is None else f"set:{action}:{value}"
 
 
+# set:lang:de: write to me in German (one of the catalog's languages; /language and /settings).
+def language_data(language: str) -> str:
+    return settings_data("lang", language)
+
+
 # set:keep:90: keep my check-ins and notes 90 days (services/retention.py).
 KEEP = re.compile(r"^(\d{1,4})$")
 

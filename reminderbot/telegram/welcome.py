@@ -14,5 +14,5 @@ def welcome_text(state: AppState, lang: str) -> str:
     stored = "\n".join(
         state.text(f"onboarding.stored.{line}", lang, **words) for line in STORED_LINES
     )
-    kept = state.text("retention.welcome", lang, **words)
+    kept = state.text("retention.welcome", lang, count=words["inactive_days"], **words)
     return state.text("onboarding.welcome", lang, stored=stored, kept=kept)

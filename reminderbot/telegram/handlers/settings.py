@@ -276,7 +276,7 @@ def summary(state: AppState, person: Person, times: list[time]) -> str:
     )
     # How long their check-ins are kept: their own choice, within the practice's limit.
     words = retention.RetentionPolicy.of(state.settings).words(person.keep_checkins_days)
-    text += "\n" + state.text("retention.summary", lang, **words)
+    text += "\n" + state.text("retention.summary", lang, count=words["keep_days"], **words)
     if person.couple_id is None:
         return text
     partner = state.text(
@@ -359,6 +359,13 @@ async def _change(acting: Acting, action: str, value: str | None) -> str | None:
     return section if changed else None
 
 
+def _language(acting: Acting, state: AppState, value: str | None) -> str | None:
+    """The language they read, from /language or /settings: the next message is in it."""
+    changed = preferences.set_language(acting.person, value or "", state.catalog.languages)
+    acting.mark(changed)
+    return "main" if changed else None
+
+
 def _keep(acting: Acting, state: AppState, value: str | None) -> str | None:
     """How long check-ins are kept: one of the practice's choices, or nothing changes."""
     days = callbacks.parse_keep(value or "")
@@ -386,6 +393,8 @@ async def settings_button(update: Update, context: BotContext) -> None:
             section: str | None = action
         elif action == "keep":
             section = _keep(acting, context.state, value)
+        elif action == "lang":
+            section = _language(acting, context.state, value)
         else:
             section = await _change(acting, action, value)
         if person.audience is not was:  # a withdrawn answer leaves no trace in what was sent
@@ -405,8 +414,23 @@ async def settings_button(update: Update, context: BotContext) -> None:
     if markup is None:
         await answer(update, state.text("answers.stale_button", lang))
         return
-    note = None if action.endswith("menu") else state.text("answers.saved", lang)
+    note = (
+        None
+        if action.endswith("menu")
+        else state.text("language.answers.set" if action == "lang" else "answers.saved", lang)
+    )
     await finish_press(update, summary(state, person, times), markup, note=note)
     # Also after a move: quiet hours may have changed since the button was offered.
     if action in ("quiet", "times", "move"):
         await warn_if_quiet_covers(update, context, person, times)
+
+
+async def language_command(update: Update, context: BotContext) -> None:
+    """/language: one button per language; a tap changes it (``settings_button``, set:lang)."""
+    async with acting_person(update, context) as acting:
+        if acting is None:
+            return
+        person = acting.person
+    state = context.state
+    text = state.text("language.choose", person.language)
+    await reply(update, context, text, markup=menus.language_menu(state, person))
