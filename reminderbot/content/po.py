@@ -58,7 +58,7 @@ def template(source: LanguageMessages) -> PoCatalog:
         limit, what = _limit_for(key)
         notes = [f"{what}: at most {limit} characters"] if limit < 1000 else []
         if key in source.plurals:
-            notes.append("a plural: {count} chooses the form")
+            notes.append("plural forms: the number in the line chooses one")
         pot.add(source_id(source, key), context=key, auto_comments=notes)
     for item in source.items:
         pot.add(
