@@ -157,14 +157,15 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
         print(f"warning: {article} not found; sources were not checked", file=sys.stderr)
     for problem in problems:
         print(problem)
-    unfinished = _print_translations(messages_dir, args.list)
     if problems:
+        _print_translations(messages_dir, args.list)
         print(f"{len(problems)} problem(s) in {messages_dir}", file=sys.stderr)
         return 1
     print(
         f"The words in {messages_dir.as_posix().rstrip('/')}/ are valid, and they match "
         f"the {len(code.uses)} places in the code that use them."
     )
+    unfinished = _print_translations(messages_dir, args.list)
     return 1 if args.complete and unfinished else 0
 
 

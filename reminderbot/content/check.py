@@ -31,6 +31,7 @@ from reminderbot.content.usage import CodeUsage, KeyUse
 
 UI_FILE = "ui.yaml"
 CONTENT_FILE = "content.yaml"
+SOURCE_LANGUAGE = "en"  # what PO translations translate, unless the default language is YAML
 # A translated language: one gettext catalog, where Babel, Django and translators' tools look.
 PO_FILE = "LC_MESSAGES/messages.po"
 TEMPLATE_FILE = "messages.pot"
@@ -138,6 +139,8 @@ def read_messages(
             "",
             f"the default language folder ({default_language}) does not exist",
         )
+    # A practice whose default is a translated language still translates from the source.
+    default_language = source_language(messages_dir, default_language)
     messages: dict[str, LanguageMessages] = {}
     translations: list[Path] = []
     # The default language first: its problems are the ones to fix before any translation's.
@@ -160,6 +163,14 @@ def read_messages(
         for folder in translations:
             messages[folder.name] = _read_translation(folder, default_language, default, report)
     return messages, report.problems
+
+
+def source_language(messages_dir: Path, default_language: str = "en") -> str:
+    """The language editors write (YAML), which PO translations translate: the default
+    language if it is written in YAML, else English."""
+    if (messages_dir / default_language / PO_FILE).is_file():
+        return SOURCE_LANGUAGE
+    return default_language
 
 
 def translation_status(

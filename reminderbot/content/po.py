@@ -17,7 +17,7 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog as PoCatalog
 from babel.messages.catalog import Message
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import read_po, unescape, write_po
 
 from reminderbot.content.check import (
     PO_FILE,
@@ -136,17 +136,37 @@ def merge(po: PoCatalog, pot: PoCatalog) -> PoCatalog:
         entry = Message(new.id, "", context=new.context, auto_comments=list(new.auto_comments))
         if before is not None and before.string is not None and _has_string(before):
             entry.string = _reshape(before.string, new.id, merged.num_plurals)
-            entry.user_comments = list(before.user_comments)
+            entry.user_comments = [c for c in before.user_comments if not c.startswith("|")]
             if before.id != new.id:
                 entry.flags.add("fuzzy")
                 entry.previous_id = [before.id] if isinstance(before.id, str) else list(before.id)
             elif before.fuzzy:
                 entry.flags.add("fuzzy")
-                entry.previous_id = list(before.previous_id)
+                entry.previous_id = previous_id(before)
         elif isinstance(new.id, tuple):
             entry.string = ("",) * merged.num_plurals
         merged[new.id] = entry
     return merged
+
+
+def previous_id(message: Message) -> list[str]:
+    """The English a fuzzy entry was translated from (its ``#| msgid`` lines). Babel writes
+    them but reads them back as user comments starting with "|"; this reads them."""
+    if message.previous_id:
+        return list(message.previous_id)
+    parts: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for comment in message.user_comments:
+        if not comment.startswith("|"):
+            continue
+        line = comment[1:].strip()
+        keyword, _, rest = line.partition(" ")
+        if keyword in ("msgid", "msgid_plural"):
+            current = parts.setdefault(keyword, [])
+            line = rest
+        if current is not None and line.startswith('"'):
+            current.append(unescape(line))
+    return ["".join(parts[k]) for k in ("msgid", "msgid_plural") if k in parts]
 
 
 def _has_string(message: Message) -> bool:

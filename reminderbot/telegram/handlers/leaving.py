@@ -125,6 +125,7 @@ async def delete_answer(update: Update, context: BotContext) -> None:
     await send_notices(context.bot, state, erased.notices)
     # Nothing of theirs stays in memory either (and no empty entry is made for it).
     context.application.drop_user_data(user.id)
+    state.remember_language(user.id, None)
     await finish_press(update, state.text("delete.done" if erased.done else "delete.nothing", lang))
 
 

@@ -19,6 +19,7 @@ from reminderbot.services.timekeeping import zone
 from reminderbot.telegram import callbacks, menus
 from reminderbot.telegram.acting import Acting, acting_person
 from reminderbot.telegram.context import AppState, BotContext
+from reminderbot.telegram.dates import moment
 from reminderbot.telegram.notices import send_notices
 from reminderbot.telegram.replies import answer, finish_press, keyboard, reply
 
@@ -46,7 +47,7 @@ def _until_text(state: AppState, lang: str, until: datetime | None, tz_name: str
     if until is None:
         return state.text("pause.done_open", lang)
     local = until.astimezone(zone(tz_name))
-    return state.text("pause.done_until", lang, until=local.strftime("%a %d %b, %H:%M"))
+    return state.text("pause.done_until", lang, until=moment(state, lang, local))
 
 
 async def pause_choice(update: Update, context: BotContext) -> None:
@@ -102,9 +103,7 @@ async def _shared_paused(
         text = state.text("pairing.shared_rest_open", lang)
     else:
         local = change.until.astimezone(zone(tz_name))
-        text = state.text(
-            "pairing.shared_rest_until", lang, until=local.strftime("%a %d %b, %H:%M")
-        )
+        text = state.text("pairing.shared_rest_until", lang, until=moment(state, lang, local))
     await finish_press(update, text, note=state.text("pairing.answers.shared_paused", lang))
 
 

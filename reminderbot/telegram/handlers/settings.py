@@ -363,6 +363,7 @@ def _language(acting: Acting, state: AppState, value: str | None) -> str | None:
     """The language they read, from /language or /settings: the next message is in it."""
     changed = preferences.set_language(acting.person, value or "", state.catalog.languages)
     acting.mark(changed)
+    state.remember_language(acting.person.telegram_user_id, acting.person.language)
     return "main" if changed else None
 
 
