@@ -17,6 +17,7 @@ from reminderbot.cli import main
 from reminderbot.content import ContentKind, load_catalog
 from reminderbot.content.check import PO_FILE, check_messages, translation_status
 from reminderbot.content.po import extract, previous_id, update
+from reminderbot.delivery.batch import Outgoing, TickStats
 from reminderbot.delivery.reminder import checkin_data
 from reminderbot.services.pausing import PauseLength
 from reminderbot.services.retention import RetentionPolicy
@@ -26,7 +27,7 @@ from reminderbot.telegram.app import MENU_COMMANDS
 from reminderbot.telegram.welcome import welcome_text
 from tests.support import factories
 from tests.support.harness import REPO, BotHarness, FakeClock, catalog
-from tests.test_checkins_support import reminder_at, utc
+from tests.test_checkins_support import joined, reminder_at, utc
 
 MESSAGES = REPO / "messages"
 
@@ -402,3 +403,60 @@ def test_extract_writes_contexts_and_article_sources(messages: Path) -> None:
     plural = pot.get(("{days} day", "{days} days"), context="retention.buttons.days")
     assert plural is not None
     assert pot.get("Heavy", context="buttons.mood_heavy") is not None
+
+
+# --------------------------------------------------------------------------- claimed reminders
+async def _claimed_reminder(
+    harness: BotHarness, clock: FakeClock
+) -> tuple[list[Outgoing], TickStats]:
+    await joined(harness, ALEX)
+    clock.set(utc(2026, 3, 2, 9))
+    stats = TickStats()
+    claimed = await harness.dispatcher._claim(stats)
+    assert [m.language for m in claimed] == ["en"]
+    return claimed, stats
+
+
+async def _choose_german(harness: BotHarness) -> None:
+    await harness.command(ALEX, "/language")
+    await harness.press(ALEX, callbacks.language_data("de"))
+
+
+def _sent_reminder(harness: BotHarness) -> tuple[str, list[str]]:
+    (call,) = [
+        c
+        for c in harness.double.calls_to("sendMessage", chat_id=ALEX)
+        if any(d.startswith("ci:") for row in harness.double.buttons(c) for _, d in row)
+    ]
+    return str(call.params["text"]), [t for row in harness.double.buttons(call) for t, _ in row]
+
+
+async def test_a_language_chosen_after_the_claim_applies_to_that_reminder(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    claimed, stats = await _claimed_reminder(harness, clock)
+    await _choose_german(harness)
+    await harness.dispatcher._send_all(claimed, stats)
+    text, buttons = _sent_reminder(harness)
+    assert text in {i.text for i in harness.state.catalog.items("de", list(ContentKind))}
+    assert buttons[0] == "Stabil"
+
+
+async def test_a_language_chosen_right_before_the_send_applies_to_it(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    """After the dispatcher read the chunk: the handler's word that the person changed makes
+    it read them again, language and all."""
+    claimed, stats = await _claimed_reminder(harness, clock)
+    pacer = harness.dispatcher.pacer
+    slot = pacer.slot
+
+    async def change_then_slot(chat_id: int) -> None:
+        await _choose_german(harness)
+        await slot(chat_id)
+
+    pacer.slot = change_then_slot  # type: ignore[method-assign]
+    await harness.dispatcher._send_all(claimed, stats)
+    text, buttons = _sent_reminder(harness)
+    assert text in {i.text for i in harness.state.catalog.items("de", list(ContentKind))}
+    assert buttons[0] == "Stabil"

@@ -192,6 +192,10 @@ class Catalog:
             return self._items[self.source_language].get(item_id)
         return found
 
+    def translated_item(self, lang: str, item_id: str) -> ContentItem | None:
+        """The item as served in ``lang`` itself: None where it is missing or fuzzy there."""
+        return self._items.get(lang, {}).get(item_id)
+
     def ui_keys(self) -> frozenset[str]:
         return self._ui_keys
 
