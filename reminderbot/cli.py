@@ -376,7 +376,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from reminderbot.sandbox.runner import SandboxError, run_sandbox
 
     try:
-        return asyncio.run(run_sandbox(port=args.port, due_now=due_now_hook))
+        return asyncio.run(
+            run_sandbox(port=args.port, due_now=due_now_hook, languages=tuple(args.language))
+        )
     except SandboxError as exc:
         raise StartupError(str(exc)) from exc
 
@@ -499,6 +501,13 @@ def build_parser() -> argparse.ArgumentParser:
         "database, and print a localhost page with two chats (Partner A and Partner B).",
     )
     sandbox.add_argument("--port", type=int, default=8080, help="page port (default 8080)")
+    sandbox.add_argument(
+        "--language",
+        metavar="CODE",
+        action="append",
+        default=[],
+        help="a pane's Telegram language, e.g. de or es-MX; once per pane, in order",
+    )
     sandbox.set_defaults(func=cmd_sandbox)
     return parser
 

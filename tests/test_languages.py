@@ -19,6 +19,7 @@ from reminderbot.content.check import PO_FILE, check_messages, translation_statu
 from reminderbot.content.po import extract, previous_id, update
 from reminderbot.delivery.batch import Outgoing, TickStats
 from reminderbot.delivery.reminder import checkin_data
+from reminderbot.sandbox.state import SandboxState, default_people
 from reminderbot.services.pausing import PauseLength
 from reminderbot.services.retention import RetentionPolicy
 from reminderbot.storage.models import Mood
@@ -460,3 +461,18 @@ async def test_a_language_chosen_right_before_the_send_applies_to_it(
     text, buttons = _sent_reminder(harness)
     assert text in {i.text for i in harness.state.catalog.items("de", list(ContentKind))}
     assert buttons[0] == "Stabil"
+
+
+# --------------------------------------------------------------------------- the sandbox
+def test_sandbox_panes_can_start_in_a_language() -> None:
+    """`reminderbot sandbox --language de --language es-MX`: each pane is someone whose
+    Telegram is set to that language, so the bot greets them in it."""
+    state = SandboxState(people=default_people(("de", "es-MX")))
+    first, second = state.chats.values()
+    assert (first.person.label, second.person.label) == ("Partner A (de)", "Partner B (es-MX)")
+    sent = state.send_text(first.person.user_id, "/start")
+    assert sent["from"]["language_code"] == "de"
+    assert catalog().resolve_language(sent["from"]["language_code"]) == "de"
+    assert state.send_text(second.person.user_id, "/start")["from"]["language_code"] == "es-MX"
+    plain = SandboxState(people=default_people())
+    assert [c.person.language_code for c in plain.chats.values()] == ["en", "en"]
