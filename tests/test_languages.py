@@ -22,6 +22,7 @@ from reminderbot.delivery.reminder import checkin_data
 from reminderbot.sandbox.state import SandboxState, default_people
 from reminderbot.services.pausing import PauseLength
 from reminderbot.services.retention import RetentionPolicy
+from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import Mood
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.app import MENU_COMMANDS
@@ -156,6 +157,19 @@ def test_a_plural_line_in_a_sentence_chooses_by_the_count() -> None:
     assert cat.text("retention.summary", "es", keep_days=30, count=30).endswith("30 días")
     invite = cat.text("pairing.invite_made", "de", hours=1, count=1)
     assert "1 Stunde lang" in invite
+    stop = cat.text("stop.confirm", "en", inactive_days=1, count=1)
+    assert stop.endswith("erased by itself 1 day after you stop.")
+    assert "21 días después" in cat.text("stop.confirm", "es", inactive_days=21, count=21)
+
+
+async def test_stop_counts_days_in_the_persons_language(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    async with BotHarness.running(sessions, clock, erase_inactive_after_days=1) as harness:
+        await harness.command(ALEX, "/stop", language_code="de")
+        assert harness.last_text(ALEX).endswith(
+            "bis es 1 Tag nach deinem Aufhören von selbst gelöscht wird."
+        )
 
 
 async def test_keep_buttons_say_days_in_the_persons_language(harness: BotHarness) -> None:

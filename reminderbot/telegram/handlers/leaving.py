@@ -28,7 +28,8 @@ async def _ask_first(update: Update, context: BotContext, topic: str, menu: Menu
     state = context.state
     lang = state.language_for(update.effective_user)
     words = RetentionPolicy.of(state.settings).words()  # /stop says when its data goes
-    text = state.text(f"{topic}.confirm", lang, **words)
+    # The count chooses /stop's plural form (inactive days); /delete's line has none.
+    text = state.text(f"{topic}.confirm", lang, count=words["inactive_days"], **words)
     await reply(update, context, text, markup=menu(state, lang))
 
 
