@@ -30,6 +30,11 @@ from reminderbot.content.check import (
 from reminderbot.content.types import MessagesError
 
 PROJECT = "reminderbot"
+_HEADER = (
+    "# {what} of reminderbot's words. Generated from messages/en by `reminderbot messages {how}`;\n"
+    "# edit the English in messages/en, the translations here (see README, Editing the words).\n"
+    "#"
+)
 _WIDTH = 0  # never wrap: one line per msgid keeps diffs and reviews readable
 
 
@@ -53,7 +58,12 @@ def _source(messages_dir: Path, source_language: str) -> LanguageMessages:
 
 def template(source: LanguageMessages) -> PoCatalog:
     """The PO template of every line of ``source``, in file order."""
-    pot = PoCatalog(project=PROJECT, version="", fuzzy=False)
+    pot = PoCatalog(
+        project=PROJECT,
+        version="",
+        fuzzy=False,
+        header_comment=_HEADER.format(what="The template", how="extract"),
+    )
     for key in source.ui:
         limit, what = _limit_for(key)
         notes = [f"{what}: at most {limit} characters"] if limit < 1000 else []
@@ -93,7 +103,12 @@ def update(
         path = messages_dir / lang / PO_FILE
         created = not path.is_file()
         if created:
-            po = PoCatalog(locale=lang.replace("-", "_"), project=PROJECT, version="")
+            po = PoCatalog(
+                locale=lang.replace("-", "_"),
+                project=PROJECT,
+                version="",
+                header_comment=_HEADER.format(what=f"The {lang} translation", how="update"),
+            )
         else:
             with path.open("rb") as file:
                 po = read_po(file, abort_invalid=True)
