@@ -14,7 +14,7 @@ import pytest
 from babel.messages.pofile import read_po, write_po
 
 from reminderbot.cli import main
-from reminderbot.content import ContentKind, load_catalog
+from reminderbot.content import ContentKind, MessagesError, load_catalog
 from reminderbot.content.check import PO_FILE, check_messages, translation_status
 from reminderbot.content.po import extract, previous_id, update
 from reminderbot.delivery.batch import Outgoing, TickStats
@@ -26,6 +26,8 @@ from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import Mood
 from reminderbot.telegram import callbacks
 from reminderbot.telegram.app import MENU_COMMANDS
+from reminderbot.telegram.context import AppState
+from reminderbot.telegram.handlers.help import help_text
 from reminderbot.telegram.welcome import welcome_text
 from tests.support import factories
 from tests.support.harness import REPO, BotHarness, FakeClock, catalog
@@ -46,6 +48,19 @@ async def press_as(harness: BotHarness, user_id: int, data: str, language_code: 
 
 ALEX = 8901
 ROSA = 8902
+
+
+# Today every line is translated; after an English change a line is fuzzy until a translator
+# gets to it, and English is said there. The tests expect what each language serves.
+STATUS = translation_status(MESSAGES)
+
+
+def said(state: AppState, key: str, lang: str, **params: object) -> str:
+    """What ``lang`` says for ``key``; where its translation is served, that it isn't English."""
+    text = state.text(key, lang, **params)
+    if key not in STATUS[lang].fuzzy and key not in STATUS[lang].missing:
+        assert text != state.text(key, "en", **params), f"{key} is English in {lang}"
+    return text
 
 
 # --------------------------------------------------------------------------- choosing
@@ -75,16 +90,21 @@ def test_a_practice_whose_default_is_german_greets_unknown_languages_in_german()
     german_default = load_catalog(MESSAGES, "de")
     assert german_default.resolve_language("fr") == "de"
     assert german_default.resolve_language("es-MX") == "es"
-    assert german_default.text("buttons.consent_no", None) == "Nicht jetzt"
+    assert (german_default.default_language, german_default.source_language) == ("de", "en")
+    key = "buttons.consent_no"
+    assert german_default.text(key, None) == german_default.text(key, "de")
 
 
 async def test_start_in_austrian_german_welcomes_in_german_and_stores_it(
     harness: BotHarness,
 ) -> None:
     await harness.command(ALEX, "/start", language_code="de-AT")
-    assert harness.last_text(ALEX) == welcome_text(harness.state, "de")
-    assert harness.last_text(ALEX).startswith("Hallo und willkommen.")
-    assert harness.last_buttons(ALEX) == ["Ja, das möchte ich", "Nicht jetzt"]
+    state = harness.state
+    assert harness.last_text(ALEX) == welcome_text(state, "de")
+    assert harness.last_buttons(ALEX) == [
+        said(state, "buttons.consent_yes", "de"),
+        said(state, "buttons.consent_no", "de"),
+    ]
     await press_as(harness, ALEX, callbacks.consent_data(True), "de-AT")
     person = await harness.person(ALEX)
     assert person is not None and person.language == "de"
@@ -101,13 +121,16 @@ async def test_language_command_changes_it_with_one_tap(harness: BotHarness) -> 
     await harness.join(ALEX)
     await harness.command(ALEX, "/language")
     assert harness.last_text(ALEX) == harness.text("language.choose")
-    assert harness.last_buttons(ALEX) == ["Deutsch", "✓ English", "Español"]
+    chosen = harness.text("buttons.chosen", label="English")
+    assert harness.last_buttons(ALEX) == ["Deutsch", chosen, "Español"]
     await harness.press(ALEX, callbacks.language_data("es"))
     person = await harness.person(ALEX)
     assert person is not None and person.language == "es"
     assert harness.answers()[-1] == "A partir de ahora te escribiré en español."
+    # /help reads no row: it still knows the choice.
     await harness.command(ALEX, "/help")
-    assert harness.last_text(ALEX).startswith("Envío frases breves de ánimo")
+    assert harness.last_text(ALEX) == help_text(harness.state, "es")
+    assert harness.last_text(ALEX) != help_text(harness.state, "en")
 
 
 async def test_settings_has_a_language_section(harness: BotHarness) -> None:
@@ -116,8 +139,10 @@ async def test_settings_has_a_language_section(harness: BotHarness) -> None:
     assert harness.text("language.buttons.settings") in harness.last_buttons(ALEX)
     await harness.press(ALEX, callbacks.settings_data("langmenu"))
     await harness.press(ALEX, callbacks.language_data("de"))
+    assert harness.answers()[-1] == "Ab jetzt schreibe ich dir auf Deutsch."
     redrawn = harness.double.calls_to("editMessageText", chat_id=ALEX)[-1]
-    assert str(redrawn.params["text"]).startswith("Deine Einstellungen")
+    assert said(harness.state, "buttons.settings_back", "de") not in str(redrawn.params)
+    assert said(harness.state, "buttons.settings_timezone", "de") in str(redrawn.params)
     # A language the practice has no words in changes nothing.
     await harness.press(ALEX, callbacks.settings_data("langmenu"))
     menu = harness.message_with_button(ALEX, callbacks.language_data("de"))
@@ -167,9 +192,9 @@ async def test_stop_counts_days_in_the_persons_language(
 ) -> None:
     async with BotHarness.running(sessions, clock, erase_inactive_after_days=1) as harness:
         await harness.command(ALEX, "/stop", language_code="de")
-        assert harness.last_text(ALEX).endswith(
-            "bis es 1 Tag nach deinem Aufhören von selbst gelöscht wird."
-        )
+        text = said(harness.state, "stop.confirm", "de", inactive_days=1, count=1)
+        assert harness.last_text(ALEX) == text
+        assert " 1 Tag " in text or " 1 day " in text
 
 
 async def test_keep_buttons_say_days_in_the_persons_language(harness: BotHarness) -> None:
@@ -214,85 +239,119 @@ async def test_commands_and_descriptions_are_set_for_every_language(harness: Bot
 
 
 # --------------------------------------------------------------------------- a whole day
-DAY = {
-    "de": {
-        "consented": "Danke. Du bist dabei",
-        "moods": [
-            "Stabil",
-            "Schwer",
-            "Brauche Abstand",
-            "Offen für Nähe",
-            "Erinnerungen pausieren",
-        ],
-        "checked_in": "Notiert: Schwer. Danke.",
-        "pause": "Deine Erinnerungen eine Weile ruhen lassen?",
-        "paused": "Pause bis",
-        "until": "Do 05. März, 09:00.",
-        "caption": "Alles, was ich über dich speichere, als JSON-Datei.",
-    },
-    "es": {
-        "consented": "Gracias. Ya estás dentro",
-        "moods": [
-            "Estable",
-            "Día pesado",
-            "Necesito espacio",
-            "Con ganas de cercanía",
-            "Pausar recordatorios",
-        ],
-        "checked_in": "Anotado: Día pesado. Gracias.",
-        "pause": "¿Dejar descansar tus recordatorios un tiempo?",
-        "paused": "En pausa hasta el",
-        "until": "jue 05 mar, 09:00.",
-        "caption": "Todo lo que guardo sobre ti, en un archivo JSON.",
-    },
-}
-
-
 @pytest.mark.parametrize("lang", ["de", "es"])
 async def test_a_whole_day_in_german_and_in_spanish(
     harness: BotHarness, clock: FakeClock, lang: str
 ) -> None:
-    words = DAY[lang]
     state = harness.state
     code = {"de": "de-DE", "es": "es-MX"}[lang]
     # The welcome, and yes.
     await harness.command(ROSA, "/start", language_code=code)
     assert harness.last_text(ROSA) == welcome_text(state, lang)
     await press_as(harness, ROSA, callbacks.consent_data(True), code)
-    assert any(t.startswith(words["consented"]) for t in harness.all_texts(ROSA))
+    assert said(state, "onboarding.consented", lang) in harness.all_texts(ROSA)
     await harness.command(ROSA, "/timezone", "UTC", language_code=code)
     await harness.command(ROSA, "/times", "09:00", language_code=code)
-    # A reminder: a line of this language's pool, with its buttons in this language.
+    # A reminder: a line of this language's own pool, with its buttons in this language.
     delivery = await reminder_at(harness, clock, ROSA, utc(2026, 3, 2, 9))
     sent = harness.double.calls_to("sendMessage", chat_id=ROSA)[-1]
-    pool = {item.text for item in state.catalog.items(lang, list(ContentKind)) if item.text}
+    pool = {item.text for item in state.catalog.items(lang, list(ContentKind))}
     assert str(sent.params["text"]) in pool
-    assert harness.last_buttons(ROSA) == words["moods"]
+    moods = [said(state, f"buttons.mood_{m}", lang) for m in ("steady", "heavy")]
+    assert harness.last_buttons(ROSA)[:2] == moods
+    assert harness.last_buttons(ROSA)[-1] == said(state, "buttons.pause", lang)
     # A check-in.
     await harness.press(ROSA, checkin_data(delivery, Mood.HEAVY))
-    assert words["checked_in"] in harness.answers()
-    # A pause.
+    assert said(state, "answers.checked_in", lang, mood=moods[1]) in harness.answers()
+    # A pause, until Thursday in this language's words.
     await harness.command(ROSA, "/pause", language_code=code)
-    assert harness.last_text(ROSA) == state.text("pause.choose", lang)
-    assert harness.last_text(ROSA).startswith(words["pause"])
+    assert harness.last_text(ROSA) == said(state, "pause.choose", lang)
     await harness.press(ROSA, callbacks.pause_length_data(PauseLength.THREE_DAYS))
     paused = str(harness.double.calls_to("editMessageText", chat_id=ROSA)[-1].params["text"])
-    assert paused.startswith(words["paused"] + " " + words["until"])
+    until = {"de": "Do 05. März, 09:00", "es": "jue 05 mar, 09:00"}[lang]
+    assert paused == said(state, "pause.done_until", lang, until=until)
     # /mydata.
     await harness.command(ROSA, "/mydata", language_code=code)
     document = harness.double.calls_to("sendDocument", chat_id=ROSA)[-1]
-    assert str(document.params["caption"]).startswith(words["caption"])
-    # Nothing English slipped in: no sentence of the day is the English one.
-    english = {state.text(k, "en") for k in ("onboarding.consented", "pause.choose")}
-    assert not english & set(harness.all_texts(ROSA))
+    first_line = said(state, "mydata.caption", lang, kept="").splitlines()[0]
+    assert str(document.params["caption"]).startswith(first_line)
 
 
 # --------------------------------------------------------------------------- the fuzzy rule
+# A small messages folder of its own, so these tests don't move when the shipped words do.
+MINI_UI = """\
+buttons:
+  mood_heavy: Heavy
+  mood_steady: Steady
+  move_time: "Move {time} to {to}"
+  pause: Pause reminders
+checkin:
+  recorded_line: "You checked in: {mood}"
+retention:
+  buttons:
+    days:
+      one: "{days} day"
+      other: "{days} days"
+"""
+MINI_CONTENT = """\
+items:
+  - id: scared-is-okay
+    kind: affirmation
+    audience: anyone
+    text: "It's okay if you feel scared."
+    source: "It’s okay if you feel scared."
+  - id: healing-not-linear
+    kind: affirmation
+    audience: anyone
+    text: Healing is not linear, but it is possible.
+    source: Healing is not linear, but it is possible.
+"""
+MINI_DE = {
+    "buttons.mood_heavy": "Schwer",
+    "buttons.mood_steady": "Stabil",
+    "buttons.move_time": "{time} auf {to} verschieben",
+    "buttons.pause": "Erinnerungen pausieren",
+    "checkin.recorded_line": "Dein Check-in: {mood}",
+    "retention.buttons.days": ("{days} Tag", "{days} Tage"),
+    "scared-is-okay": "Es ist in Ordnung, wenn du Angst hast.",
+    "healing-not-linear": "Heilung verläuft nicht geradlinig, aber sie ist möglich.",
+}
+MINI_ES = {
+    "buttons.mood_heavy": "Día pesado",
+    "buttons.mood_steady": "Estable",
+    "buttons.move_time": "Mover las {time} a las {to}",
+    "buttons.pause": "Pausar recordatorios",
+    "checkin.recorded_line": "Tu check-in: {mood}",
+    "retention.buttons.days": ("{days} día", "{days} de días", "{days} días"),
+    "scared-is-okay": "Está bien si sientes miedo.",
+    "healing-not-linear": "Sanar no es un camino recto, pero es posible.",
+}
+
+
+def _translate(messages: Path, lang: str, context: str, string: str | tuple[str, ...]) -> None:
+    """A translator writes ``string`` for ``context`` and confirms it (not fuzzy)."""
+    po_path = messages / lang / PO_FILE
+    with po_path.open("rb") as file:
+        po = read_po(file)
+    (entry,) = [m for m in po if m.context == context]
+    entry.string = string
+    entry.flags.discard("fuzzy")
+    entry.user_comments = []
+    with po_path.open("wb") as file:
+        write_po(file, po, width=0)
+
+
 @pytest.fixture
 def messages(tmp_path: Path) -> Path:
-    copy = tmp_path / "messages"
-    shutil.copytree(MESSAGES, copy)
-    return copy
+    folder = tmp_path / "messages"
+    (folder / "en").mkdir(parents=True)
+    (folder / "en" / "ui.yaml").write_text(MINI_UI, encoding="utf-8")
+    (folder / "en" / "content.yaml").write_text(MINI_CONTENT, encoding="utf-8")
+    update(folder, add=("de", "es"))
+    for lang, table in (("de", MINI_DE), ("es", MINI_ES)):
+        for context, string in table.items():
+            _translate(folder, lang, context, string)
+    return folder
 
 
 def _replace_english(messages: Path, old: str, new: str, file: str = "ui.yaml") -> None:
@@ -302,7 +361,17 @@ def _replace_english(messages: Path, old: str, new: str, file: str = "ui.yaml") 
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
+def test_a_new_language_starts_empty_and_says_english(tmp_path: Path, messages: Path) -> None:
+    (result,) = [r for r in update(messages, add=("pt",)) if r.language == "pt"]
+    assert result.created and result.missing == result.total == 8
+    cat = load_catalog(messages)
+    assert cat.text("buttons.mood_heavy", "pt") == "Heavy"
+    assert cat.items("pt", [ContentKind.AFFIRMATION]) == ()
+    assert cat.resolve_language("pt-BR") == "pt"
+
+
 def test_a_changed_english_line_is_said_in_english_until_retranslated(messages: Path) -> None:
+    assert load_catalog(messages).text("buttons.mood_heavy", "de") == "Schwer"
     _replace_english(messages, "mood_heavy: Heavy\n", "mood_heavy: Heavy today\n")
     # Before `messages update`: the German msgid no longer matches the English.
     stale = load_catalog(messages)
@@ -327,12 +396,9 @@ def test_a_changed_english_line_is_said_in_english_until_retranslated(messages: 
     assert previous_id(entry) == ["Heavy"]
     assert po_path.read_text(encoding="utf-8").count('#| msgid "Heavy"') == 1
     assert load_catalog(messages).text("buttons.mood_heavy", "de") == "Heavy today"
+    assert translation_status(messages)["de"].fuzzy == ["buttons.mood_heavy"]
     # A translator confirms it: served again.
-    entry.string = "Heute schwer"
-    entry.flags.discard("fuzzy")
-    entry.user_comments = []
-    with po_path.open("wb") as file:
-        write_po(file, po, width=0)
+    _translate(messages, "de", "buttons.mood_heavy", "Heute schwer")
     assert load_catalog(messages).text("buttons.mood_heavy", "de") == "Heute schwer"
     assert translation_status(messages)["de"].fuzzy == []
 
@@ -344,15 +410,14 @@ def test_a_changed_content_item_is_skipped_in_that_language(messages: Path) -> N
         'text: "It\'s okay if you feel scared, or unsure."',
         "content.yaml",
     )
-    cat = load_catalog(messages)
-    german = {item.id for item in cat.items("de", [ContentKind.AFFIRMATION])}
-    english = {item.id for item in cat.items("en", [ContentKind.AFFIRMATION])}
-    assert "scared-is-okay" in english
-    assert "scared-is-okay" not in german
-    assert german == english - {"scared-is-okay"}
-    update(messages)
-    cat = load_catalog(messages)
-    assert "scared-is-okay" not in {i.id for i in cat.items("es", [ContentKind.AFFIRMATION])}
+    for step in ("before update", "after update"):
+        cat = load_catalog(messages)
+        german = [item.id for item in cat.items("de", [ContentKind.AFFIRMATION])]
+        english = [item.id for item in cat.items("en", [ContentKind.AFFIRMATION])]
+        assert english == ["scared-is-okay", "healing-not-linear"], step
+        assert german == ["healing-not-linear"], step
+        assert cat.translated_item("es", "scared-is-okay") is None, step
+        update(messages)
 
 
 def test_the_check_reports_fuzzy_and_missing_per_language(
@@ -366,29 +431,44 @@ def test_the_check_reports_fuzzy_and_missing_per_language(
     po.delete("Steady", context="buttons.mood_steady")
     with po_path.open("wb") as file:
         write_po(file, po, width=0)
-    assert main(["messages", "check", "--dir", str(messages), "--list"]) == 0
-    out = capsys.readouterr().out
-    assert "de: 316 of 317 lines translated; 1 fuzzy, 0 missing" in out
-    assert "es: 315 of 317 lines translated; 1 fuzzy, 1 missing" in out
-    assert "buttons.mood_steady: missing" in out
-    assert main(["messages", "check", "--dir", str(messages), "--complete"]) == 1
+    status = translation_status(messages)
+    assert (status["de"].translated, status["de"].fuzzy, status["de"].missing) == (
+        7,
+        ["buttons.mood_heavy"],
+        [],
+    )
+    assert (status["es"].translated, status["es"].missing) == (6, ["buttons.mood_steady"])
     assert load_catalog(messages).text("buttons.mood_steady", "es") == "Steady"
+    # The command prints the counts (the mini folder is not the words the code asks for, so it
+    # also reports those; the counts come either way).
+    main(["messages", "check", "--dir", str(messages), "--list"])
+    out = capsys.readouterr().out
+    assert "de: 7 of 8 lines translated; 1 fuzzy, 0 missing" in out
+    assert "es: 6 of 8 lines translated; 1 fuzzy, 1 missing" in out
+    assert "buttons.mood_steady: missing" in out
 
 
-def _translate(messages: Path, lang: str, context: str, string: str) -> None:
-    po_path = messages / lang / PO_FILE
+def test_the_check_command_fails_on_unfinished_translations_only_when_asked(
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "messages"
+    shutil.copytree(MESSAGES, copy)
+    po_path = copy / "es" / PO_FILE
     with po_path.open("rb") as file:
         po = read_po(file)
-    (entry,) = [m for m in po if m.context == context]
-    entry.string = string
+    (entry,) = [m for m in po if m.context == "language.name"]
+    po.delete(entry.id, context="language.name")
     with po_path.open("wb") as file:
         write_po(file, po, width=0)
+    assert main(["messages", "check", "--dir", str(copy)]) == 0
+    assert main(["messages", "check", "--dir", str(copy), "--complete"]) == 1
 
 
 def test_the_check_holds_translations_to_placeholders_and_lengths(messages: Path) -> None:
     _translate(messages, "de", "buttons.move_time", "{time} verschieben")
     _translate(messages, "de", "buttons.pause", "Erinnerungen für eine Weile pausieren, bitte")
     _translate(messages, "es", "checkin.recorded_line", "Tu check-in: {animo}")
+    _translate(messages, "es", "retention.buttons.days", ("{days} día", "", "{days} días"))
     problems = [str(p) for p in check_messages(messages, None)]
     assert any(
         "de/LC_MESSAGES/messages.po: buttons.move_time: placeholders {time} differ" in p
@@ -398,14 +478,20 @@ def test_the_check_holds_translations_to_placeholders_and_lengths(messages: Path
     assert any(
         "es/LC_MESSAGES/messages.po: checkin.recorded_line: placeholders" in p for p in problems
     )
+    # A plural with a form left empty is missing, not served half-done.
+    assert "retention.buttons.days" in translation_status(messages)["es"].missing
+    with pytest.raises(MessagesError):
+        load_catalog(messages)
 
 
-def test_every_translated_button_fits_and_every_line_is_translated() -> None:
-    problems = check_messages(MESSAGES, None)
-    assert problems == []
-    for lang, status in translation_status(MESSAGES).items():
-        assert (status.fuzzy, status.missing) == ([], []), lang
-        assert status.translated == status.total
+def test_the_shipped_translations_hold_together() -> None:
+    """What is served fits Telegram and the placeholders. Fuzzy or missing lines (after an
+    English change, until a translator gets to them) are allowed: English is said there."""
+    assert check_messages(MESSAGES, None) == []
+    status = translation_status(MESSAGES)
+    assert set(status) == {"de", "es"}
+    for lang, counts in status.items():
+        assert counts.translated + len(counts.fuzzy) + len(counts.missing) == counts.total, lang
 
 
 def test_extract_writes_contexts_and_article_sources(messages: Path) -> None:
@@ -414,10 +500,12 @@ def test_extract_writes_contexts_and_article_sources(messages: Path) -> None:
         pot = read_po(file)
     item = pot.get("It's okay if you feel scared.", context="scared-is-okay")
     assert item is not None
-    assert any("feel scared" in comment for comment in item.auto_comments)
+    assert "It’s okay if you feel scared." in item.auto_comments
     plural = pot.get(("{days} day", "{days} days"), context="retention.buttons.days")
     assert plural is not None
-    assert pot.get("Heavy", context="buttons.mood_heavy") is not None
+    button = pot.get("Heavy", context="buttons.mood_heavy")
+    assert button is not None
+    assert "a button label: at most 40 characters" in button.auto_comments
 
 
 # --------------------------------------------------------------------------- claimed reminders
@@ -454,7 +542,7 @@ async def test_a_language_chosen_after_the_claim_applies_to_that_reminder(
     await harness.dispatcher._send_all(claimed, stats)
     text, buttons = _sent_reminder(harness)
     assert text in {i.text for i in harness.state.catalog.items("de", list(ContentKind))}
-    assert buttons[0] == "Stabil"
+    assert buttons[0] == said(harness.state, "buttons.mood_steady", "de")
 
 
 async def test_a_language_chosen_right_before_the_send_applies_to_it(
@@ -474,7 +562,7 @@ async def test_a_language_chosen_right_before_the_send_applies_to_it(
     await harness.dispatcher._send_all(claimed, stats)
     text, buttons = _sent_reminder(harness)
     assert text in {i.text for i in harness.state.catalog.items("de", list(ContentKind))}
-    assert buttons[0] == "Stabil"
+    assert buttons[0] == said(harness.state, "buttons.mood_steady", "de")
 
 
 # --------------------------------------------------------------------------- the sandbox
