@@ -233,12 +233,66 @@ def cmd_messages_check(args: argparse.Namespace) -> int:
     if note is not None:
         print(note, file=sys.stderr)
     if problems:
+        _print_translations(messages_dir, args.list)
         print(f"{len(problems)} problem(s) in {messages_dir}", file=sys.stderr)
         return 1
     print(
         f"The words in {messages_dir.as_posix().rstrip('/')}/ are valid, and they match "
         f"the {len(code.uses)} places in the code that use them."
     )
+    unfinished = _print_translations(messages_dir, args.list)
+    return 1 if args.complete and unfinished else 0
+
+
+def _print_translations(messages_dir: Path, listed: bool) -> int:
+    """One line per translation: served, fuzzy, missing. Fuzzy and missing lines are said in
+    English (a content item: skipped), so they are reported, not problems. Returns how many."""
+    from reminderbot.content.check import PO_FILE, translation_status
+
+    unfinished = 0
+    for lang, status in sorted(translation_status(messages_dir).items()):
+        print(
+            f"{lang}: {status.translated} of {status.total} lines translated; "
+            f"{len(status.fuzzy)} fuzzy, {len(status.missing)} missing"
+        )
+        unfinished += len(status.fuzzy) + len(status.missing)
+        if listed:
+            where = f"{messages_dir.name}/{lang}/{PO_FILE}"
+            for key in status.fuzzy:
+                print(f"  {where}: {key}: fuzzy (the English changed); English is said instead")
+            for key in status.missing:
+                print(f"  {where}: {key}: missing; English is said instead (an item: skipped)")
+    return unfinished
+
+
+def cmd_messages_extract(args: argparse.Namespace) -> int:
+    from reminderbot.content.po import extract
+    from reminderbot.content.types import MessagesError
+
+    messages_dir = Path(args.dir) if args.dir else _load(args).messages_dir
+    try:
+        path = extract(messages_dir)
+    except MessagesError as exc:
+        raise StartupError(f"Fix the English first ({exc.problems[0]}).") from exc
+    print(f"Wrote {path}")
+    return 0
+
+
+def cmd_messages_update(args: argparse.Namespace) -> int:
+    from reminderbot.content.po import update
+    from reminderbot.content.types import MessagesError
+
+    messages_dir = Path(args.dir) if args.dir else _load(args).messages_dir
+    try:
+        results = update(messages_dir, add=tuple(args.add))
+    except MessagesError as exc:
+        raise StartupError(f"Fix the English first ({exc.problems[0]}).") from exc
+    for result in results:
+        started = " (new)" if result.created else ""
+        print(
+            f"{result.path}{started}: {result.total} lines, {result.fuzzy} fuzzy, "
+            f"{result.missing} untranslated"
+        )
     return 0
 
 
@@ -410,7 +464,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from reminderbot.sandbox.runner import SandboxError, run_sandbox
 
     try:
-        return asyncio.run(run_sandbox(port=args.port, due_now=due_now_hook))
+        return asyncio.run(
+            run_sandbox(port=args.port, due_now=due_now_hook, languages=tuple(args.language))
+        )
     except SandboxError as exc:
         raise StartupError(str(exc)) from exc
 
@@ -491,7 +547,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--dir", metavar="PATH", help="messages folder (default: from config)")
     check.add_argument("--article", metavar="PATH", help="article (default: <dir>/article.txt)")
+    check.add_argument(
+        "--list", action="store_true", help="name every fuzzy and missing translated line"
+    )
+    check.add_argument(
+        "--complete", action="store_true", help="exit 1 if any translation is fuzzy or missing"
+    )
     check.set_defaults(func=cmd_messages_check)
+    extract = messages_sub.add_parser(
+        "extract",
+        parents=[config],
+        help="write messages/messages.pot from the English",
+        description="Regenerate the gettext template messages/messages.pot from the English "
+        "ui.yaml and content.yaml (msgctxt: the key or item id; an item's article sentence as "
+        "an extracted comment).",
+    )
+    extract.add_argument("--dir", metavar="PATH", help="messages folder (default: from config)")
+    extract.set_defaults(func=cmd_messages_extract)
+    update = messages_sub.add_parser(
+        "update",
+        parents=[config],
+        help="merge the English into every translation's PO file",
+        description="Regenerate the template and merge it into messages/<lang>/LC_MESSAGES/"
+        "messages.po for every language: a line whose English changed is marked fuzzy (and is "
+        "not served until a translator confirms it); lines gone from the English are dropped.",
+    )
+    update.add_argument("--dir", metavar="PATH", help="messages folder (default: from config)")
+    update.add_argument(
+        "--add", metavar="LANG", action="append", default=[], help="start a new language"
+    )
+    update.set_defaults(func=cmd_messages_update)
 
     stats = sub.add_parser(
         "stats",
@@ -520,6 +605,13 @@ def build_parser() -> argparse.ArgumentParser:
         "database, and print a localhost page with two chats (Partner A and Partner B).",
     )
     sandbox.add_argument("--port", type=int, default=8080, help="page port (default 8080)")
+    sandbox.add_argument(
+        "--language",
+        metavar="CODE",
+        action="append",
+        default=[],
+        help="a pane's Telegram language, e.g. de or es-MX; once per pane, in order",
+    )
     sandbox.set_defaults(func=cmd_sandbox)
     return parser
 

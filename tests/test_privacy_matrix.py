@@ -135,6 +135,8 @@ def settings_data() -> list[str]:
     ]
     data += [callbacks.settings_data("receive", "toggle")]
     data += [callbacks.settings_data("share", level.value) for level in SharingLevel]
+    data += [callbacks.settings_data("langmenu")]
+    data += [callbacks.language_data(code) for code in ("de", "es", "en")]
     return data
 
 
@@ -144,6 +146,7 @@ def cases() -> list[Case]:
         Case("/start with a junk token", command("start", "x" * 43)),
         Case("/help", command("help")),
         Case("/settings", command("settings")),
+        Case("/language", steps(command("language"), press(callbacks.language_data("es")))),
         Case("/times", command("times", "07:15 21:30")),
         Case("/times wrong", command("times", "soon")),
         Case("/timezone", command("timezone", "Europe/Berlin")),
@@ -396,7 +399,7 @@ async def test_what_partner_b_receives(harness: BotHarness, clock: FakeClock, ca
 async def test_the_matrix_covers_every_registered_command(harness: BotHarness) -> None:
     """A new command must get a row in the matrix above."""
     covered = {"start", "help", "settings", "times", "timezone", "quiet", "pause", "resume"}
-    covered |= {"checkins", "support", "mydata", "stop", "delete", "unpair", "pair"}
+    covered |= {"checkins", "support", "mydata", "stop", "delete", "unpair", "pair", "language"}
     assert registered_commands(harness) <= covered
 
 

@@ -7,13 +7,19 @@ so lookups on the hot path never need to cope with a malformed file.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from string import Formatter
 
-from reminderbot.content.check import code_problems, read_messages
+from reminderbot.content.check import (
+    COUNT,
+    code_problems,
+    plural_rule,
+    read_messages,
+    source_language,
+)
 from reminderbot.content.types import Audience, ContentItem, ContentKind, MessagesError, Problem
 from reminderbot.content.usage import CodeUsage
 
@@ -58,6 +64,10 @@ def _template(text: str) -> _Template:
 class Catalog:
     """Validated messages for every language, with a default language to fall back on.
 
+    A language may lack lines (a translation in progress, or one whose English changed since):
+    such a UI line is said in the default language, and such a content item is not in that
+    language's pools, so its readers are never sent it.
+
     Usually built by :func:`load_catalog`; tests may construct one directly from plain mappings.
     """
 
@@ -66,19 +76,38 @@ class Catalog:
         default_language: str,
         ui: Mapping[str, Mapping[str, str]],
         items: Mapping[str, Sequence[ContentItem]],
+        plurals: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
+        plural_rules: Mapping[str, Callable[[int], str]] | None = None,
+        source_language: str | None = None,
     ) -> None:
         if default_language not in ui:
             raise ValueError(f"default language {default_language!r} has no UI strings")
         self.default_language = default_language
+        # Where a line missing in a language is taken from: the language the editors write.
+        self.source_language = source_language or default_language
+        if self.source_language not in ui:
+            raise ValueError(f"source language {self.source_language!r} has no UI strings")
         self.languages: tuple[str, ...] = tuple(sorted(ui))
         self._ui = {
             lang: {key: _template(text) for key, text in table.items()}
             for lang, table in ui.items()
         }
-        self._ui_keys = frozenset(ui[default_language])
+        self._ui_keys = frozenset(ui[self.source_language])
+        plurals = plurals or {}
+        # A line with plural forms in any language: text() chooses a form by count.
+        self._plurals = {
+            lang: {
+                key: {form: _template(text) for form, text in forms.items()}
+                for key, forms in plurals.get(lang, {}).items()
+            }
+            for lang in self.languages
+        }
+        self._plural_keys = frozenset(key for table in self._plurals.values() for key in table)
+        rules = plural_rules or {}
+        self._rules = {lang: rules.get(lang) or plural_rule(lang) for lang in self.languages}
         # Translations follow the default language's order so a person's place in their rotation
         # points at the same line whichever language they read.
-        order = {item.id: index for index, item in enumerate(items.get(default_language, ()))}
+        order = {item.id: index for index, item in enumerate(items.get(self.source_language, ()))}
         self._items: dict[str, dict[str, ContentItem]] = {}
         self._pools: dict[
             str, dict[tuple[Audience, frozenset[ContentKind]], tuple[ContentItem, ...]]
@@ -101,17 +130,36 @@ class Catalog:
     def text(self, key: str, lang: str | None = None, /, **params: object) -> str:
         """The UI string ``key`` in ``lang`` (default language if missing), formatted with params.
 
+        A line with plural forms takes ``count=`` (a whole number) and says the form that
+        ``lang``'s plural rule (CLDR's, or the PO catalog's) chooses for it (without one: the
+        general form).
         Extra params are ignored, so callers can always pass shared ones such as practice_name.
         """
-        template = self._ui[self._language(lang)].get(key)
+        lang = self._language(lang)
+        template = self._ui[lang].get(key)
         if template is None:
-            raise KeyError(f"unknown message key {key!r}")
+            lang = self.source_language
+            template = self._ui[lang].get(key)
+            if template is None:
+                raise KeyError(f"unknown message key {key!r}")
+        if key in self._plural_keys:
+            template = self._plural_form(key, lang, params.get(COUNT)) or template
         if not template.needs_format:
             return template.text
         try:
             return template.text.format_map(params)
         except KeyError as exc:
             raise KeyError(f"message {key!r} needs a value for {{{exc.args[0]}}}") from exc
+
+    def _plural_form(self, key: str, lang: str, count: object) -> _Template | None:
+        forms = self._plurals[lang].get(key)
+        if forms is None or count is None:
+            # Without a count, the general ("other") form; the words check reports a call in
+            # the code that gives none.
+            return None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise KeyError(f"message {key!r} has plural forms; give count= a whole number")
+        return forms.get(self._rules[lang](count))
 
     def has(self, key: str) -> bool:
         return key in self._ui_keys
@@ -141,8 +189,12 @@ class Catalog:
     def item(self, lang: str, item_id: str) -> ContentItem | None:
         found = self._items[self._language(lang)].get(item_id)
         if found is None:
-            return self._items[self.default_language].get(item_id)
+            return self._items[self.source_language].get(item_id)
         return found
+
+    def translated_item(self, lang: str, item_id: str) -> ContentItem | None:
+        """The item as served in ``lang`` itself: None where it is missing or fuzzy there."""
+        return self._items.get(lang, {}).get(item_id)
 
     def ui_keys(self) -> frozenset[str]:
         return self._ui_keys
@@ -165,5 +217,8 @@ def checked_catalog(
         default_language,
         {lang: data.ui for lang, data in messages.items()},
         {lang: data.items for lang, data in messages.items()},
+        {lang: data.plurals for lang, data in messages.items()},
+        {lang: data.plural_rule for lang, data in messages.items() if data.plural_rule},
+        source_language(messages_dir, default_language),
     )
     return catalog, [] if code is None else code_problems(messages_dir, messages, code)

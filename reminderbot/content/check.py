@@ -7,14 +7,16 @@ Structural checks run on every start-up (through ``load_catalog``); the article 
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field, replace
 from difflib import get_close_matches
 from pathlib import Path
 from string import Formatter
 from typing import Any
 
 import yaml
+from babel.core import Locale, UnknownLocaleError
+from babel.messages.pofile import PoFileError, read_po
 from yaml.nodes import MappingNode, ScalarNode
 
 from reminderbot.content.limits import (
@@ -29,6 +31,15 @@ from reminderbot.content.usage import CodeUsage, KeyUse
 
 UI_FILE = "ui.yaml"
 CONTENT_FILE = "content.yaml"
+SOURCE_LANGUAGE = "en"  # what PO translations translate, unless the default language is YAML
+# A translated language: one gettext catalog, where Babel, Django and translators' tools look.
+PO_FILE = "LC_MESSAGES/messages.po"
+TEMPLATE_FILE = "messages.pot"
+# The parameter that chooses a plural form: text(key, lang, count=n).
+COUNT = "count"
+# CLDR's plural categories: a UI value that is a mapping of these (with "other") is one line in
+# its plural forms, not a section.
+PLURAL_CATEGORIES = frozenset({"zero", "one", "two", "few", "many", "other"})
 
 # A command's description in the menu: the Bot API says 1-256 today and said 3-256 before; the
 # stricter bound suits every client.
@@ -63,6 +74,26 @@ class LanguageMessages:
     sources: list[tuple[str, str]] = field(default_factory=list)  # (id or label, source)
     ui_readable: bool = False
     content_readable: bool = False
+    # A line with plural forms: form name -> text. In the source language the names are CLDR
+    # categories ("one", "other"); in a PO translation, the msgstr index ("0", "1", ...).
+    plurals: dict[str, dict[str, str]] = field(default_factory=dict)
+    plural_rule: Callable[[int], str] | None = None  # the form name for a count
+    translated_from: str | None = None  # set for a PO translation: the source language
+    status: TranslationStatus | None = None
+
+
+@dataclass
+class TranslationStatus:
+    """How much of the source language a PO translation serves; the rest is served in the
+    source language (a UI line) or skipped (a content item)."""
+
+    total: int = 0
+    fuzzy: list[str] = field(default_factory=list)  # the source changed since it was translated
+    missing: list[str] = field(default_factory=list)  # no translation at all
+
+    @property
+    def translated(self) -> int:
+        return self.total - len(self.fuzzy) - len(self.missing)
 
 
 def check_messages(
@@ -88,7 +119,8 @@ def code_problems(
     """Where the words ``read_messages`` returned and what the code asks for disagree."""
     report = _Report(messages_dir)
     for lang, data in messages.items():
-        if data.ui_readable:
+        # A PO translation has the source language's keys by construction.
+        if data.ui_readable and data.translated_from is None:
             _check_against_code(messages_dir / lang / UI_FILE, data, code, report)
     return [*code.problems, *report.problems]
 
@@ -107,7 +139,10 @@ def read_messages(
             "",
             f"the default language folder ({default_language}) does not exist",
         )
+    # A practice whose default is a translated language still translates from the source.
+    default_language = source_language(messages_dir, default_language)
     messages: dict[str, LanguageMessages] = {}
+    translations: list[Path] = []
     # The default language first: its problems are the ones to fix before any translation's.
     folders = sorted(messages_dir.iterdir(), key=lambda f: (f.name != default_language, f.name))
     for folder in folders:
@@ -116,13 +151,34 @@ def read_messages(
         if not _LANGUAGE.fullmatch(folder.name):
             report.add(folder, "", "folder name is not a language code such as 'en' or 'pt-br'")
             continue
+        if folder.name != default_language and (folder / PO_FILE).is_file():
+            translations.append(folder)
+            continue
         messages[folder.name] = _read_language(folder, report)
     default = messages.get(default_language)
     if default is not None:
         for lang, data in messages.items():
             if lang != default_language:
                 _compare_languages(default_language, default, messages_dir / lang, data, report)
+        for folder in translations:
+            messages[folder.name] = _read_translation(folder, default_language, default, report)
     return messages, report.problems
+
+
+def source_language(messages_dir: Path, default_language: str = "en") -> str:
+    """The language editors write (YAML), which PO translations translate: the default
+    language if it is written in YAML, else English."""
+    if (messages_dir / default_language / PO_FILE).is_file():
+        return SOURCE_LANGUAGE
+    return default_language
+
+
+def translation_status(
+    messages_dir: Path, default_language: str = "en"
+) -> dict[str, TranslationStatus]:
+    """For each PO translation: how many lines are served, fuzzy and missing."""
+    messages, _ = read_messages(messages_dir, default_language)
+    return {lang: data.status for lang, data in messages.items() if data.status is not None}
 
 
 class _Report:
@@ -232,6 +288,8 @@ def _read_ui(path: Path, document: object, data: LanguageMessages, report: _Repo
         data.ui_keys.add(key)
         if value is None:
             report.add(path, key, "the text is empty")
+        elif isinstance(value, dict):
+            _read_plural(path, key, value, data, report)
         elif not isinstance(value, str):
             report.add(path, key, f"must be text, found {_describe(value)}")
         else:
@@ -242,6 +300,32 @@ def _read_ui(path: Path, document: object, data: LanguageMessages, report: _Repo
     return True
 
 
+def _read_plural(
+    path: Path, key: str, forms: dict[Any, Any], data: LanguageMessages, report: _Report
+) -> None:
+    texts: dict[str, str] = {}
+    for name, text in forms.items():
+        if not isinstance(text, str) or not text.strip():
+            report.add(path, f"{key}.{name}", "each plural form must be text")
+        else:
+            texts[str(name)] = text
+    if len(texts) != len(forms):
+        return
+    fields: set[str] = set()
+    for text in texts.values():
+        found = _check_ui_text(path, key, text, report)
+        if found is None:
+            return
+        fields |= found
+    data.ui[key] = texts["other"]
+    data.plurals[key] = texts
+    data.placeholders[key] = frozenset(fields)
+
+
+def _is_plural(value: object) -> bool:
+    return isinstance(value, dict) and "other" in value and set(value) <= PLURAL_CATEGORIES
+
+
 def _walk_ui(
     path: Path, section: dict[Any, Any], prefix: str, report: _Report
 ) -> Iterator[tuple[str, object]]:
@@ -250,7 +334,7 @@ def _walk_ui(
             report.add(path, f"{prefix}{name}", "a key may use only letters, digits, '_' and '-'")
             continue
         key = prefix + name
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not _is_plural(value):
             if not value:
                 report.add(path, key, "the section is empty")
             yield from _walk_ui(path, value, key + ".", report)
@@ -258,7 +342,13 @@ def _walk_ui(
             yield key, value
 
 
+# What Telegram shows on the bot's profile: setMyDescription and setMyShortDescription.
+_ABOUT_LIMITS = {"about.description": 512, "about.short_description": 120}
+
+
 def _limit_for(key: str) -> tuple[int, str]:
+    if key in _ABOUT_LIMITS:
+        return _ABOUT_LIMITS[key], "the bot's description"
     sections = key.split(".")[:-1]
     if sections == ["commands"]:
         return COMMAND_MAX, "a command description"
@@ -327,8 +417,11 @@ def _check_against_code(
             if key not in data.ui_keys:
                 add(key, f"missing; the code asks for it ({use.where})")
             elif key in data.placeholders:
-                for reason in _placeholder_problems(data.placeholders[key], use):
+                plural = key in data.plurals
+                for reason in _placeholder_problems(data.placeholders[key], use, plural):
                     add(key, reason)
+                if plural and COUNT not in use.params and not use.open_params:
+                    add(key, f"has plural forms, but {use.where} gives no {COUNT}= to choose one")
             text = data.ui.get(key)
             if use.caption and text is not None and telegram_length(text) > CAPTION_LIMIT:
                 add(
@@ -341,7 +434,7 @@ def _check_against_code(
         add(key, "not used by the code; remove it, or check the spelling of its key")
 
 
-def _placeholder_problems(fields: frozenset[str], use: KeyUse) -> list[str]:
+def _placeholder_problems(fields: frozenset[str], use: KeyUse, plural: bool) -> list[str]:
     if use.open_params:
         return []
     filled = use.params | use.implicit
@@ -354,7 +447,8 @@ def _placeholder_problems(fields: frozenset[str], use: KeyUse) -> list[str]:
         if close:
             reason += f"; did you mean {{{close[0]}}}?"
         reasons.append(reason)
-    for name in sorted(use.params - fields):
+    # A plural line's count chooses the form; the text need not show it.
+    for name in sorted(use.params - fields - ({COUNT} if plural else set())):
         reasons.append(
             f"the code fills in {{{name}}} at {use.where}, but the text has no {{{name}}}"
         )
@@ -451,6 +545,125 @@ def _read_item(
         text=values["text"],
         source=values["source"],
     )
+
+
+# --- PO translations ---------------------------------------------------------------------------
+
+
+def source_id(source: LanguageMessages, key: str) -> str | tuple[str, str]:
+    """The msgid a translation of UI line ``key`` answers: its text, or (one, other)."""
+    forms = source.plurals.get(key)
+    if forms is None:
+        return source.ui[key]
+    return forms.get("one", forms["other"]), forms["other"]
+
+
+def plural_rule(language: str) -> Callable[[int], str]:
+    """CLDR's plural category of a count in ``language`` (English's rule for an unknown one)."""
+    try:
+        locale = Locale.parse(language, sep="-")
+    except (UnknownLocaleError, ValueError):
+        locale = Locale("en")
+    return lambda count: str(locale.plural_form(count))
+
+
+def _read_translation(
+    folder: Path, source_language: str, source: LanguageMessages, report: _Report
+) -> LanguageMessages:
+    """One PO translation, as far as it is served: a line that is missing, fuzzy, or whose msgid
+    is no longer the source's text (the English changed and `messages update` has not run) is
+    left out, so the source language is served for it; what is served must hold together."""
+    path = folder / PO_FILE
+    data = LanguageMessages(translated_from=source_language, ui_keys=set(source.ui_keys))
+    status = TranslationStatus(total=len(source.ui) + len(source.items))
+    data.status = status
+    try:
+        with path.open("rb") as file:
+            po = read_po(file, abort_invalid=True)
+    except (PoFileError, UnicodeDecodeError, ValueError) as exc:
+        report.add(path, "", f"the PO file can't be read ({exc})")
+        status.missing = [*source.ui, *(item.id for item in source.items)]
+        return data
+    pick_form = _gettext_rule(po.plural_expr)
+    data.plural_rule = lambda count: str(pick_form(count))
+    entries = {message.context: message for message in po if message.id and message.context}
+
+    def served(context: str, msgid: str | tuple[str, str]) -> str | tuple[str, ...] | None:
+        entry = entries.get(context)
+        wanted = isinstance(msgid, tuple)
+        string = entry.string if entry is not None else None
+        if isinstance(string, list):
+            string = tuple(string)
+        if entry is None or not _filled(string, po.num_plurals if wanted else 1):
+            status.missing.append(context)
+            return None
+        if entry.fuzzy or entry.id != msgid or isinstance(string, tuple) != wanted:
+            status.fuzzy.append(context)
+            return None
+        return string
+
+    for key in source.ui:
+        english = source_id(source, key)
+        string = served(key, english)
+        if string is None:
+            continue
+        expected = source.placeholders.get(key, frozenset())
+        forms = (string,) if isinstance(string, str) else string
+        good = True
+        for form in forms:
+            found = _check_ui_text(path, key, form, report)
+            if found is None:
+                good = False
+            elif not _same_fields(found, expected, plural=not isinstance(string, str)):
+                report.add(
+                    path,
+                    key,
+                    f"placeholders {_names(found)} differ from "
+                    f"{source_language}: {_names(expected)}",
+                )
+                good = False
+        if not good:
+            continue
+        data.ui[key] = forms[-1]
+        data.placeholders[key] = expected
+        if not isinstance(string, str):
+            data.plurals[key] = {str(index): form for index, form in enumerate(forms)}
+    for item in source.items:
+        text = served(item.id, item.text)
+        if not isinstance(text, str):
+            continue
+        if telegram_length(text) > ITEM_LIMIT:
+            report.add(
+                path,
+                item.id,
+                f"the text is {telegram_length(text)} characters long; "
+                f"an item may have at most {ITEM_LIMIT}",
+            )
+            continue
+        data.items.append(replace(item, text=text))
+        data.item_ids.append(item.id)
+    data.ui_readable = data.content_readable = True
+    return data
+
+
+def _same_fields(found: frozenset[str], expected: frozenset[str], *, plural: bool) -> bool:
+    if not plural:
+        return found == expected
+    # A plural form may leave out the count ("einen Tag") but nothing else.
+    return expected - {COUNT} <= found <= expected | {COUNT}
+
+
+def _filled(string: str | tuple[str, ...] | None, forms: int) -> bool:
+    if isinstance(string, str):
+        return bool(string.strip())
+    return string is not None and len(string) >= forms and all(s.strip() for s in string[:forms])
+
+
+def _gettext_rule(expression: str) -> Callable[[int], int]:
+    """The msgstr index for a count, from the catalog's own Plural-Forms (as gettext does)."""
+    from gettext import c2py
+
+    return c2py(expression)
 
 
 # --- across languages ------------------------------------------------------------------------

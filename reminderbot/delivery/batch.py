@@ -61,6 +61,10 @@ class Outgoing:
     lease: datetime  # the retry_at this claim wrote: every later write is guarded by it
     kind: str | None = None
     lost: bool = False  # the lease could not be renewed: another instance may own the row
+    # What the text was rendered from, so a language changed after the claim can redo it.
+    language: str = ""
+    content_id: str | None = None
+    discreet: bool = False
 
 
 @dataclass(slots=True)

@@ -220,7 +220,7 @@ class Claimer:
                         person,
                         delivery.id,
                         due_at=delivery.due_at,
-                        item_text=item.text,
+                        item=item,
                         lease=lease,
                         kind=delivery.kind,
                         uncertain=delivery.uncertain,
@@ -307,7 +307,7 @@ class Claimer:
                         person,
                         delivery_id,
                         due_at=record.due_at,
-                        item_text=item.text,
+                        item=item,
                         lease=lease,
                         kind=record.kind,
                     )
@@ -418,7 +418,7 @@ class Claimer:
         delivery_id: int,
         *,
         due_at: datetime,
-        item_text: str,
+        item: ContentItem,
         lease: datetime,
         kind: str | None,
         uncertain: int = 0,
@@ -430,7 +430,7 @@ class Claimer:
             chat_id=person.chat_id,
             due_at=due_at,
             text=reminder_text(
-                self.catalog, person.language, item_text, discreet=person.discreet_preview
+                self.catalog, person.language, item.text, discreet=person.discreet_preview
             ),
             keyboard=reminder_keyboard(self.catalog, person.language, delivery_id),
             silent=person.silent,
@@ -438,4 +438,18 @@ class Claimer:
             attempts=attempts,
             lease=lease,
             kind=kind,
+            language=person.language,
+            content_id=item.id,
+            discreet=person.discreet_preview,
         )
+
+    def say_in(self, message: Outgoing, language: str) -> None:
+        """Render ``message`` again in ``language``, chosen after it was claimed (in place: the
+        lease keeper marks this object). It stays as it was if its line has no translation
+        there (a fuzzy or missing line is never said)."""
+        item = self.catalog.translated_item(language, message.content_id or "")
+        if item is None:
+            return
+        message.text = reminder_text(self.catalog, language, item.text, discreet=message.discreet)
+        message.keyboard = reminder_keyboard(self.catalog, language, message.delivery_id)
+        message.language = language

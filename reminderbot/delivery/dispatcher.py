@@ -341,6 +341,9 @@ class Dispatcher:
             if (reason := gate.reason_for(message.kind)) is not None:
                 stats.skip(reason)
                 return Outcome.finished(message, DeliveryStatus.SKIPPED, reason, self.clock())
+            if gate.language and message.language and gate.language != message.language:
+                # They chose another language since the claim: the next message is in it.
+                self.claimer.say_in(message, gate.language)
             try:
                 message_id = await self.sender.send(message)
             except RetryAfter as exc:

@@ -35,6 +35,8 @@ class GateFacts(SharedPromptFacts, Protocol):
     def paused_at(self) -> datetime | None: ...
     @property
     def paused_until(self) -> datetime | None: ...
+    @property
+    def language(self) -> str: ...
 
 
 def may_send(person: GateFacts, now: datetime) -> Reason | None:
@@ -52,10 +54,11 @@ class Gate:
 
     personal: Reason | None
     couple_prompts_off: bool = False  # a shared pause, or a partner's no, since the claim
+    language: str | None = None  # the language they read now (/language since the claim?)
 
     @classmethod
     def of(cls, person: GateFacts, now: datetime) -> Gate:
-        return cls(may_send(person, now), not couple_prompts_due(person, now))
+        return cls(may_send(person, now), not couple_prompts_due(person, now), person.language)
 
     def reason_for(self, kind: str | None) -> Reason | None:
         if self.personal is not None:
@@ -76,6 +79,7 @@ GATE_READS = (
     Person.couple_prompts_agreed,
     Person.shared_paused_at,
     Person.shared_paused_until,
+    Person.language,
 )
 
 # Someone the claim no longer finds (they erased themselves) gets nothing.

@@ -21,7 +21,7 @@ import socket
 import sys
 import tempfile
 import webbrowser
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from reminderbot.resources import MESSAGES_VARIABLE, unserved_edits_note
 from reminderbot.sandbox.server import DueNowHook, RunningServer, start_server
+from reminderbot.sandbox.state import SandboxState, default_people
 
 log = logging.getLogger(__name__)
 
@@ -222,12 +223,14 @@ async def run_sandbox(
     open_browser: bool = False,
     display_timezone: str | None = None,
     due_now: Callable[[str], DueNowHook] | None = None,
+    languages: Sequence[str] = (),
 ) -> int:
     """Run until Ctrl-C, SIGTERM or until the bot exits; return 0 when asked to stop, else the
     bot's exit code. Either way the bot is stopped and the temporary database deleted.
 
     ``due_now``, given the sandbox database URL, returns the page's "make next reminder due
-    now" action; without it the page hides that control.
+    now" action; without it the page hides that control. ``languages`` are the panes'
+    Telegram language codes, in order (English for a pane without one).
     """
     configured = _configured()
     loop = asyncio.get_running_loop()
@@ -246,6 +249,7 @@ async def run_sandbox(
                 port,
                 display_timezone=display_timezone or configured.timezone,
                 on_due_now=due_now(database_url) if due_now is not None else None,
+                state=SandboxState(people=default_people(languages)),
             )
             try:
                 return await _run_bot(server, database_url, stop, open_browser, configured)

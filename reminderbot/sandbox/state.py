@@ -12,7 +12,7 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -100,11 +100,17 @@ class Person:
         return {"id": self.user_id, "type": "private", "first_name": self.first_name}
 
 
-def default_people() -> list[Person]:
-    return [
+def default_people(languages: Sequence[str] = ()) -> list[Person]:
+    """The two panes; ``languages`` (Telegram language codes, in pane order) lets an editor
+    read a translation as someone whose Telegram is set to it would."""
+    people = [
         Person(user_id=111, first_name="Partner A", label="Partner A"),
         Person(user_id=222, first_name="Partner B", label="Partner B"),
     ]
+    for person, code in zip(people, languages, strict=False):
+        person.language_code = code
+        person.label = f"{person.label} ({code})"
+    return people
 
 
 @dataclass

@@ -109,6 +109,15 @@ def set_audience(person: Person, audience: Audience) -> People:
     return _just(person)
 
 
+def set_language(person: Person, language: str, languages: Collection[str]) -> People:
+    """The language they read; only one the practice has words in (``languages``) applies. It
+    is read when each message is written, so the next one is in it."""
+    if language not in languages or language == person.language:
+        return NOBODY
+    person.language = language
+    return _just(person)
+
+
 def set_keep_checkins(person: Person, days: int, choices: Collection[int]) -> People:
     """How many days their check-ins and notes are kept; only one of ``choices`` (the
     practice's, services/retention.RetentionPolicy.choices) applies. The purge does the rest."""

@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 MENU_COMMANDS = (
     "start",
     "settings",
+    "language",
     "times",
     "timezone",
     "quiet",
@@ -108,6 +109,7 @@ def _register(application: Application) -> None:  # type: ignore[type-arg]
         "times": settings.times_command,
         "quiet": settings.quiet_command,
         "settings": settings.settings_command,
+        "language": settings.language_command,
         "pause": pausing.pause_command,
         "resume": pausing.resume_command,
         "checkins": history.checkins_command,
@@ -179,14 +181,27 @@ def oversized_messages(state: AppState) -> str | None:
 
 
 async def set_commands(application: Application) -> None:  # type: ignore[type-arg]
+    """The command menu and the bot's profile words, for every language it has words in
+    (the default language also for everyone whose language Telegram has no words for)."""
     state: AppState = application.bot_data[STATE_KEY]
     catalog = state.catalog
+    bot = application.bot
     for lang in catalog.languages:
         commands = [
-            BotCommand(name, catalog.text(f"commands.{name}", lang)) for name in MENU_COMMANDS
+            BotCommand(name, state.text(f"commands.{name}", lang)) for name in MENU_COMMANDS
         ]
         language_code = None if lang == catalog.default_language else lang
-        await application.bot.set_my_commands(commands, language_code=language_code)
+        await bot.set_my_commands(commands, language_code=language_code)
+        try:
+            await bot.set_my_description(
+                state.text("about.description", lang), language_code=language_code
+            )
+            await bot.set_my_short_description(
+                state.text("about.short_description", lang), language_code=language_code
+            )
+        except TelegramError as exc:
+            # The profile is a courtesy: the bot works without it, so it still starts.
+            log.warning("could not set the bot's description (%s)", exc.__class__.__name__)
 
 
 async def _post_init(application: Application) -> None:  # type: ignore[type-arg]

@@ -116,6 +116,12 @@ def settings_data(action: str, value: str | None = None) -> str:
 # set:asis: "Keep as is" under the quiet-hours warning; changes nothing.
 KEEP_AS_IS = settings_data("asis")
 
+
+# set:lang:de: write to me in German (one of the catalog's languages; /language and /settings).
+def language_data(language: str) -> str:
+    return settings_data("lang", language)
+
+
 # set:keep:90: keep my check-ins and notes 90 days (services/retention.py).
 KEEP = re.compile(r"^(\d{1,4})$")
 

@@ -180,6 +180,10 @@ def main_menu(state: AppState, lang: str, *, paired: bool = False) -> InlineKeyb
         [b("discreet", "discreetmenu")],
         [(state.text("retention.buttons.settings", lang), callbacks.settings_data("keepmenu"))],
     ]
+    if len(state.catalog.languages) > 1:
+        rows.append(
+            [(state.text("language.buttons.settings", lang), callbacks.settings_data("langmenu"))]
+        )
     if paired:
         rows.append(
             [
@@ -290,6 +294,8 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
             ]
         case "keepmenu":
             rows = keep_buttons(state, person)
+        case "langmenu":
+            rows = language_buttons(state, person)
         case "partnermenu" if person.couple_id is not None:
             rows = [
                 [
@@ -324,6 +330,21 @@ def submenu(state: AppState, person: Person, section: str) -> InlineKeyboardMark
     return keyboard([*rows, back])
 
 
+def language_buttons(state: AppState, person: Person) -> Buttons:
+    """One button per language the practice has, each in its own language's name."""
+    rows: Buttons = []
+    for code in state.catalog.languages:
+        label = state.text("language.name", code)
+        if code == person.language:
+            label = state.text("buttons.chosen", code, label=label)
+        rows.append([(label, callbacks.language_data(code))])
+    return rows
+
+
+def language_menu(state: AppState, person: Person) -> InlineKeyboardMarkup:
+    return keyboard(language_buttons(state, person))
+
+
 def keep_buttons(state: AppState, person: Person) -> Buttons:
     """How long check-ins and notes are kept: the practice's choices, theirs marked."""
     lang = person.language
@@ -331,7 +352,7 @@ def keep_buttons(state: AppState, person: Person) -> Buttons:
     current = policy.checkin_days(person.keep_checkins_days)
     rows: Buttons = []
     for days in policy.choices:
-        label = state.text("retention.buttons.days", lang, days=days)
+        label = state.text("retention.buttons.days", lang, days=days, count=days)
         if days == current:
             label = state.text("buttons.chosen", lang, label=label)
         rows.append([(label, callbacks.keep_data(days))])

@@ -13,6 +13,7 @@ from reminderbot.services.preferences import KIND_FLAGS
 from reminderbot.services.timekeeping import zone
 from reminderbot.storage.models import Person
 from reminderbot.telegram.context import AppState
+from reminderbot.telegram.dates import moment
 
 
 def clock(at: time) -> str:
@@ -33,7 +34,7 @@ def local_until(state: AppState, lang: str, until: datetime, tz_name: str, now: 
     local = until.astimezone(tz)
     if local.time() == time(0, 0) and (local.date() - now.astimezone(tz).date()).days == 1:
         return state.text("pause.tomorrow", lang)
-    return local.strftime("%a %d %b, %H:%M")
+    return moment(state, lang, local)
 
 
 def when_reminders_come(state: AppState, person: Person, times: list[time], now: datetime) -> str:

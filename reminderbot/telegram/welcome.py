@@ -19,7 +19,8 @@ def _stored(state: AppState, lang: str) -> str:
 
 
 def _kept(state: AppState, lang: str) -> str:
-    return state.text("retention.welcome", lang, **RetentionPolicy.of(state.settings).words())
+    words = RetentionPolicy.of(state.settings).words()
+    return state.text("retention.welcome", lang, count=words["inactive_days"], **words)
 
 
 def welcome_text(state: AppState, lang: str) -> str:

@@ -17,10 +17,10 @@ from reminderbot.storage import repositories
 from reminderbot.storage.models import ConsentState, Mood
 from reminderbot.telegram.context import AppState, BotContext
 from reminderbot.telegram.cooldown import cooldown
+from reminderbot.telegram.dates import MONTH_KEYS
 from reminderbot.telegram.replies import protected_reply, reply
 
 CHART_FILENAME = "checkins.png"
-MONTH_KEYS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # Chart rows from top to bottom: the lighter moods above, the heavier below.
 CHART_ROWS = MOOD_ORDER  # top to bottom, in the order of the buttons under a reminder
 

@@ -54,7 +54,8 @@ async def stop(update: Update, context: BotContext) -> None:
     # /stop says when its data goes.
     inactive_days = RetentionPolicy.of(state.settings).words()["inactive_days"]
     lang = state.language_for(update.effective_user)
-    text = state.text("stop.confirm", lang, inactive_days=inactive_days)
+    # The count chooses the plural form of its days.
+    text = state.text("stop.confirm", lang, count=inactive_days, inactive_days=inactive_days)
     await _ask_first(update, context, text, menus.stop_menu)
 
 
@@ -171,6 +172,7 @@ async def delete_answer(update: Update, context: BotContext) -> None:
     await send_notices(context.bot, state, erased.notices)
     # Nothing of theirs stays in memory either (and no empty entry is made for it).
     context.application.drop_user_data(user.id)
+    state.remember_language(user.id, None)
     key = "delete.done_unpaired" if erased.notices else "delete.done"
     await finish_press(update, state.text(key if erased.done else "delete.nothing", lang))
 

@@ -37,7 +37,7 @@ async def pair_command(update: Update, context: BotContext) -> None:
         await reply(update, context, state.text("pairing.already_paired", lang))
         return
     hours = max(1, round(ttl.total_seconds() / 3600))
-    await reply(update, context, state.text("pairing.invite_made", lang, hours=str(hours)))
+    await reply(update, context, state.text("pairing.invite_made", lang, hours=hours, count=hours))
     # A message of its own, not protected, so it can be forwarded as it is.
     link = pairing.invite_link(context.bot.username, invite.token)
     await reply(update, context, state.text("pairing.invite_forward", lang, link=link))

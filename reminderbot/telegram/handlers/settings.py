@@ -275,7 +275,7 @@ def summary(state: AppState, person: Person, times: list[time]) -> str:
     )
     # How long their check-ins are kept: their own choice, within the practice's limit.
     words = retention.RetentionPolicy.of(state.settings).words(person.keep_checkins_days)
-    text += "\n" + state.text("retention.summary", lang, **words)
+    text += "\n" + state.text("retention.summary", lang, count=words["keep_days"], **words)
     if person.couple_id is None:
         return text
     partner = state.text(
@@ -358,6 +358,14 @@ async def _change(acting: Acting, action: str, value: str | None) -> str | None:
     return section if changed else None
 
 
+def _language(acting: Acting, state: AppState, value: str | None) -> str | None:
+    """The language they read, from /language or /settings: the next message is in it."""
+    changed = preferences.set_language(acting.person, value or "", state.catalog.languages)
+    acting.mark(changed)
+    state.remember_language(acting.person.telegram_user_id, acting.person.language)
+    return "main" if changed else None
+
+
 def _keep(acting: Acting, state: AppState, value: str | None) -> str | None:
     """How long check-ins are kept: one of the practice's choices, or nothing changes."""
     days = callbacks.parse_keep(value or "")
@@ -413,6 +421,8 @@ async def settings_button(update: Update, context: BotContext) -> None:
                 await ask(acting.session, person.telegram_user_id, Question.TIMEZONE, acting.now)
         elif action == "keep":
             section = _keep(acting, context.state, value)
+        elif action == "lang":
+            section = _language(acting, context.state, value)
         else:
             section = await _change(acting, action, value)
         if person.audience is not was:  # a withdrawn answer leaves no trace in what was sent
@@ -433,7 +443,8 @@ async def settings_button(update: Update, context: BotContext) -> None:
         return
     # Opening a section or going back changes nothing, so nothing is "Saved."
     opened = action.endswith("menu") or action == "main"
-    note = None if opened else state.text("answers.saved", lang)
+    saved = "language.answers.set" if action == "lang" else "answers.saved"
+    note = None if opened else state.text(saved, lang)
     text = summary(state, person, times)
     if hint := _section_hint(state, person, section, times):
         text = hint + "\n\n" + text
@@ -441,3 +452,14 @@ async def settings_button(update: Update, context: BotContext) -> None:
     # Also after a move: quiet hours may have changed since the button was offered.
     if action in ("quiet", "times", "move"):
         await warn_if_quiet_covers(update, context, person, times)
+
+
+async def language_command(update: Update, context: BotContext) -> None:
+    """/language: one button per language; a tap changes it (``settings_button``, set:lang)."""
+    async with acting_person(update, context) as acting:
+        if acting is None:
+            return
+        person = acting.person
+    state = context.state
+    text = state.text("language.choose", person.language)
+    await reply(update, context, text, markup=menus.language_menu(state, person))
