@@ -191,6 +191,9 @@ async def test_stop_counts_days_in_the_persons_language(
     sessions: SessionFactory, clock: FakeClock
 ) -> None:
     async with BotHarness.running(sessions, clock, erase_inactive_after_days=1) as harness:
+        # Someone whose reminders are on (/stop with nothing to stop says so without asking).
+        await harness.command(ALEX, "/start", language_code="de")
+        await harness.press(ALEX, callbacks.consent_data(True))
         await harness.command(ALEX, "/stop", language_code="de")
         text = said(harness.state, "stop.confirm", "de", inactive_days=1, count=1)
         assert harness.last_text(ALEX) == text
@@ -272,9 +275,11 @@ async def test_a_whole_day_in_german_and_in_spanish(
     assert paused == said(state, "pause.done_until", lang, until=until)
     # /mydata.
     await harness.command(ROSA, "/mydata", language_code=code)
-    document = harness.double.calls_to("sendDocument", chat_id=ROSA)[-1]
+    # The file to read, then the same as JSON.
+    document, json_file = harness.double.calls_to("sendDocument", chat_id=ROSA)[-2:]
     first_line = said(state, "mydata.caption", lang, kept="").splitlines()[0]
     assert str(document.params["caption"]).startswith(first_line)
+    assert json_file.params["caption"] == said(state, "mydata.caption_json", lang)
 
 
 # --------------------------------------------------------------------------- the fuzzy rule

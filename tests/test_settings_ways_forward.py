@@ -130,10 +130,12 @@ async def test_an_old_move_button_does_nothing_after_quiet_hours_are_off(
 
 
 async def test_quiet_is_in_the_command_menu(harness: BotHarness) -> None:
-    (menu,) = harness.double.calls_to("setMyCommands")
-    commands = menu.params["commands"]
-    assert isinstance(commands, list)
-    assert "quiet" in [c["command"] for c in commands]
+    menus = harness.double.calls_to("setMyCommands")  # the default, then one per language
+    assert len(menus) == len(harness.state.catalog.languages)
+    for menu in menus:
+        commands = menu.params["commands"]
+        assert isinstance(commands, list)
+        assert "quiet" in [c["command"] for c in commands]
 
 
 async def test_a_pause_for_today_ends_tomorrow_in_words(harness: BotHarness) -> None:
