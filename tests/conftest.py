@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reminderbot.sandbox.server import RunningServer, start_server
 from reminderbot.storage.db import SessionFactory, create_session_factory
 from tests.support import databases
 from tests.support.harness import BotHarness, FakeClock
@@ -79,3 +80,13 @@ def clock() -> FakeClock:
 async def harness(sessions: SessionFactory, clock: FakeClock) -> AsyncIterator[BotHarness]:
     async with BotHarness.running(sessions, clock) as harness:
         yield harness
+
+
+# The local Bot API server (the sandbox's), for tests that run the bot as a process.
+@pytest.fixture
+async def server() -> AsyncIterator[RunningServer]:
+    running = await start_server()
+    try:
+        yield running
+    finally:
+        await running.close()

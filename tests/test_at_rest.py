@@ -17,7 +17,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -27,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from reminderbot.delivery.reminder import checkin_data
 from reminderbot.sandbox.runner import bot_environment, stop_process
-from reminderbot.sandbox.server import RunningServer, start_server
+from reminderbot.sandbox.server import RunningServer
 from reminderbot.storage import crypto, keys, repositories
 from reminderbot.storage.db import create_session_factory
 from reminderbot.storage.models import (
@@ -43,6 +42,7 @@ from reminderbot.storage.models import (
 from reminderbot.telegram import callbacks
 from tests.support import databases
 from tests.support.harness import BotHarness, FakeClock
+from tests.support.processes import lines_of, run_reminderbot
 from tests.test_checkins_support import checkins_of, joined, utc
 
 REPO = Path(__file__).resolve().parents[1]
@@ -220,15 +220,6 @@ async def test_right_after_delete_nothing_of_them_is_left_on_disk(
 # The real command, run as an operator would, against the sandbox Bot API.
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[RunningServer]:
-    running = await start_server()
-    try:
-        yield running
-    finally:
-        await running.close()
-
-
 def environment(server: RunningServer, url: str, **changes: str | None) -> dict[str, str]:
     """The bot's environment; a change to None removes that variable. The practice lists a
     real contact, so the only lines about starting are the ones these tests look at."""
@@ -275,25 +266,8 @@ async def stderr_lines(process: asyncio.subprocess.Process) -> list[str]:
 
 async def run_to_the_end(env: dict[str, str], *command: str) -> tuple[int, list[str], str]:
     """A ``reminderbot`` command to its end: exit code, non-blank stderr lines, stdout."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "reminderbot",
-        *command,
-        env=env,
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    lines = [line for line in stderr.decode().splitlines() if line.strip()]
-    return process.returncode, lines, stdout.decode()
+    code, out, err = await run_reminderbot(*command, env=env, seconds=120)
+    return code, lines_of(err), out
 
 
 @pytest.mark.e2e

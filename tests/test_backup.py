@@ -11,10 +11,8 @@ import asyncio
 import os
 import sqlite3
 import stat
-import sys
 import threading
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,10 +22,11 @@ from sqlalchemy import create_engine, update
 from sqlalchemy.engine import Connection
 
 from reminderbot.sandbox.runner import start_bot, stop_process
-from reminderbot.sandbox.server import RunningServer, start_server
+from reminderbot.sandbox.server import RunningServer
 from reminderbot.storage.backup import KEY_SENTENCE
 from reminderbot.storage.migrate import HEAD
 from tests.support import databases
+from tests.support.processes import run_reminderbot
 from tests.test_upgrades import Snapshot, _fill, _read, _reflect
 
 pytestmark = pytest.mark.e2e
@@ -36,35 +35,10 @@ REPO = Path(__file__).resolve().parents[1]
 PROBE = "backup_probe"  # the test's own table: rows committed two at a time during the backup
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[RunningServer]:
-    running = await start_server()
-    try:
-        yield running
-    finally:
-        await running.close()
-
-
 async def reminderbot(url: str, *args: str) -> tuple[int, str, str]:
     """``reminderbot ARGS`` with REMINDERBOT_DATABASE_URL=url: exit code, stdout, stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "reminderbot",
-        *args,
-        cwd=REPO,
-        env={**bot_environment_without_server(), "REMINDERBOT_DATABASE_URL": url},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    env = {**bot_environment_without_server(), "REMINDERBOT_DATABASE_URL": url}
+    return await run_reminderbot(*args, env=env)
 
 
 def bot_environment_without_server() -> dict[str, str]:

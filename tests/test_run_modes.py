@@ -10,7 +10,7 @@ import re
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from reminderbot.sandbox.runner import bot_environment, stop_process
-from reminderbot.sandbox.server import RunningServer, start_server
+from reminderbot.sandbox.server import RunningServer
 from reminderbot.telegram.app import ALLOWED_UPDATES
 from tests.support.harness import catalog
 
@@ -42,15 +42,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[RunningServer]:
-    running = await start_server()
-    try:
-        yield running
-    finally:
-        await running.close()
 
 
 async def start_bot(

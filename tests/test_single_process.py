@@ -6,28 +6,18 @@ Both processes are the real command, run as an operator would, against the sandb
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from reminderbot.sandbox.runner import bot_environment, start_bot, stop_process
-from reminderbot.sandbox.server import RunningServer, start_server
+from reminderbot.sandbox.server import RunningServer
+from tests.support.processes import lines_of, run_reminderbot
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[RunningServer]:
-    running = await start_server()
-    try:
-        yield running
-    finally:
-        await running.close()
 
 
 async def _polling(server: RunningServer, process: asyncio.subprocess.Process) -> None:
@@ -44,24 +34,8 @@ async def _run_to_the_end(
     server: RunningServer, url: str, command: tuple[str, ...] = ("run",)
 ) -> tuple[int, list[str]]:
     """Run a ``reminderbot`` command to its end: its exit code and its non-blank stderr lines."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "reminderbot",
-        *command,
-        env=bot_environment(server, url),
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, [line for line in stderr.decode().splitlines() if line.strip()]
+    code, _, err = await run_reminderbot(*command, env=bot_environment(server, url))
+    return code, lines_of(err)
 
 
 async def test_a_second_run_on_the_same_file_stops_with_one_sentence(

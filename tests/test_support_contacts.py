@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from reminderbot.config import Settings, SupportContact, load_settings
 from reminderbot.delivery.reminder import checkin_data
 from reminderbot.sandbox.runner import start_bot, stop_process
-from reminderbot.sandbox.server import RunningServer, start_server
+from reminderbot.sandbox.server import RunningServer
 from reminderbot.storage.db import SessionFactory
 from reminderbot.storage.models import Mood
 from reminderbot.telegram import callbacks
@@ -103,13 +102,6 @@ def test_the_warning_names_the_setting_only_when_people_see_generic_words() -> N
 
 
 # ------------------------------------------------------------------ start-up, as run
-@pytest.fixture
-async def server() -> AsyncIterator[RunningServer]:
-    running = await start_server()
-    try:
-        yield running
-    finally:
-        await running.close()
 
 
 @pytest.mark.e2e
