@@ -25,26 +25,16 @@ from tests.bench.dispatch_bench import add_people
 from tests.support import databases
 from tests.support.botdouble import BotDouble
 from tests.support.relay import Relay
-from tests.test_multi_instance import bot_on, instance, kill_leader_session, statuses
+from tests.test_multi_instance import (  # noqa: F401 (pg_engines and postgres_url are fixtures)
+    bot_on,
+    instance,
+    kill_leader_session,
+    pg_engines,
+    postgres_url,
+    statuses,
+)
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def postgres_url(postgres_skip_reason: str | None) -> str:
-    if postgres_skip_reason is not None:
-        pytest.skip(postgres_skip_reason)
-    return databases.POSTGRES_URL
-
-
-@pytest.fixture
-async def pg_engines(postgres_url: str) -> AsyncIterator[list[AsyncEngine]]:
-    """Three instances' engines on one emptied PostgreSQL database."""
-    engines = [databases.engine_for(postgres_url) for _ in range(3)]
-    await databases.truncate_postgres(engines[0])
-    yield engines
-    for engine in engines:
-        await engine.dispose()
 
 
 class Tagged(BotDouble):
@@ -97,7 +87,9 @@ async def wait_until_sent(engine: AsyncEngine, people: int, seconds: float) -> f
 
 
 @pytest.fixture
-async def relayed_engine(postgres_url: str) -> AsyncIterator[tuple[AsyncEngine, Relay]]:
+async def relayed_engine(
+    postgres_url: str,  # noqa: F811 (the fixture)
+) -> AsyncIterator[tuple[AsyncEngine, Relay]]:
     url = make_url(postgres_url)
     relay = Relay(url.host or "127.0.0.1", url.port or 5432)
     port = await relay.start()
@@ -111,7 +103,7 @@ async def relayed_engine(postgres_url: str) -> AsyncIterator[tuple[AsyncEngine, 
 
 
 async def test_a_leader_cut_off_without_a_fin_is_replaced_within_30_seconds(
-    pg_engines: list[AsyncEngine],
+    pg_engines: list[AsyncEngine],  # noqa: F811 (the fixture)
     relayed_engine: tuple[AsyncEngine, Relay],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -161,7 +153,8 @@ async def test_a_leader_cut_off_without_a_fin_is_replaced_within_30_seconds(
 
 
 async def test_a_leader_whose_lock_session_ends_mid_batch_stops_before_its_next_chunk(
-    pg_engines: list[AsyncEngine], caplog: pytest.LogCaptureFixture
+    pg_engines: list[AsyncEngine],  # noqa: F811 (the fixture)
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """pg_terminate_backend on the lock session while a batch sends: the old leader stops
     before its next chunk and hands back what it had not sent; the new one sends it. No two
