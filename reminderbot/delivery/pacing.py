@@ -25,6 +25,12 @@ HEADROOM = 0.995
 # ``Pacer.spend``): reminders go at 25.85/s at Telegram's 30, at 991/s at a paid 1,000. A 429
 # costs far more than that: everything waits out its retry_after.
 REPLY_RESERVE = 4.0
+# A wake-up this late is made up for by the next sends: the margin HEADROOM keeps, so any
+# one-second window still holds fewer sends than Telegram allows (at most (1 + CATCH_UP) x the
+# reminders' rate, plus one).
+CATCH_UP = 1.0 - HEADROOM
+# Sending that stopped this long ago has ended: the next send starts a new even schedule.
+IDLE = 1.0
 # Whatever the rate, reminders keep at least this share of it.
 MIN_SHARE = 0.5
 
@@ -62,6 +68,11 @@ def retry_after_seconds(error: RetryAfter) -> float:
 
 
 class Pacer:
+    """Spaces sends on an even schedule: never ahead of it, and a wake-up that comes late
+    (the event loop's timers are only millisecond-exact) is made up for by up to ``CATCH_UP``
+    seconds, so the achieved rate is the planned one even at a paid 1,000 a second, where the
+    interval is no longer than the timer's own error."""
+
     def __init__(
         self,
         rate: float | None,
@@ -75,8 +86,16 @@ class Pacer:
         self._next_slot = 0.0
         self._blocked_until = 0.0
         self._last_per_chat: dict[int, float] = {}
+        # Waiters take the next slot one at a time, in arrival order: thirty-two senders polling
+        # the same slot would wake together a thousand times a second and lose the CPU to it.
+        self._turn = asyncio.Lock()
         # Set at shutdown: every wait ends at once (the caller then sends nothing).
         self._interrupted = asyncio.Event()
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two reminders (0 when unpaced)."""
+        return self._interval
 
     def interrupt(self) -> None:
         self._interrupted.set()
@@ -94,16 +113,33 @@ class Pacer:
         """Wait for this send's turn: global spacing, any 429 block, and the per-chat limit.
         Returns at once, without a turn, once interrupted."""
         while not self._interrupted.is_set():
-            now = self._clock()
-            start = max(now, self._next_slot, self._blocked_until)
-            last = self._last_per_chat.get(chat_id)
-            if last is not None:
-                start = max(start, last + self._per_chat)
-            if start <= now:
-                self._next_slot = now + self._interval
+            await self._wait_until(lambda: self._chat_free_at(chat_id))
+            async with self._turn:
+                await self._wait_until(lambda: max(self._next_slot, self._blocked_until))
+                now = self._clock()
+                if self._interrupted.is_set() or now < self._chat_free_at(chat_id):
+                    continue  # another send to this chat took its turn while this one waited
+                # While sending goes on, the next slot counts from the planned one, not from
+                # this late wake-up or short gap, so a timer's overshoot is not lost on every
+                # send; the catch-up is bounded, so a stall never turns into a burst. After a
+                # pause in sending, from now.
+                behind = now - self._next_slot
+                start = now if behind >= IDLE else max(self._next_slot, now - CATCH_UP)
+                self._next_slot = start + self._interval
                 self._last_per_chat[chat_id] = now
                 return
-            await self._sleep(start - now)
+
+    def _chat_free_at(self, chat_id: int) -> float:
+        last = self._last_per_chat.get(chat_id)
+        return 0.0 if last is None else last + self._per_chat
+
+    async def _wait_until(self, moment: Callable[[], float]) -> None:
+        # The moment is read again after each sleep: a 429 meanwhile may have moved it on.
+        while not self._interrupted.is_set():
+            wait = moment() - self._clock()
+            if wait <= 0:
+                return
+            await self._sleep(wait)
 
     async def _sleep(self, seconds: float) -> None:
         if seconds > 0.5:  # a 429's wait, say: cut short at shutdown
