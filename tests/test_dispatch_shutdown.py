@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from telegram.error import RetryAfter
 
+from reminderbot.delivery import dispatcher as dispatcher_module
 from reminderbot.delivery.pacing import Pacer, is_message, reminder_rate
 from reminderbot.sandbox.state import FaultKind
 from reminderbot.storage.models import DeliveryStatus
+from reminderbot.telegram.app import _tick as dispatcher_job
 from reminderbot.telegram.app import begin_shutdown, release_leadership
 from reminderbot.telegram.retries import RetryRefusedReplies
 from tests.support.botdouble import RecordedCall
 from tests.support.harness import BotHarness, FakeClock
-from tests.test_dispatch_integrity import NINE, add_people, delivery_of, reminders
+from tests.test_dispatch_integrity import NINE, add_people, delivery_of, own_dispatcher, reminders
 
 CHATS = [9500, 9501, 9502]
 
@@ -126,3 +129,88 @@ def test_reminders_leave_room_for_replies_and_jitter_at_every_rate() -> None:
     assert 25 <= reminder_rate(30) <= 27
     assert 990 <= reminder_rate(1000) < 1000  # at a paid rate the room costs next to nothing
     assert reminder_rate(2) == 1
+
+
+# --------------------------------------------------------------------------- claimed ahead
+BACKLOG = list(range(9600, 9610))
+
+
+def claims_counted(harness: BotHarness) -> list[int]:
+    """The size of every claim the dispatcher makes from now on."""
+    dispatcher = harness.dispatcher
+    sizes: list[int] = []
+    claim = dispatcher._claim
+
+    async def counted(stats: Any, **kwargs: Any) -> Any:
+        claimed = await claim(stats, **kwargs)
+        sizes.append(len(claimed))
+        return claimed
+
+    dispatcher._claim = counted  # type: ignore[method-assign]
+    return sizes
+
+
+async def test_a_backlog_claimed_ahead_is_sent_once_each(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    """Batches claimed while the one before still sends: nothing twice, nothing left."""
+    await add_people(harness, BACKLOG, NINE)
+    clock.set(NINE)
+    harness.dispatcher.batch_size, harness.dispatcher.recheck_every = 4, 2
+    sizes = claims_counted(harness)
+    stats = await harness.tick()
+    assert sizes[:3] == [4, 4, 2] and stats.sent == len(BACKLOG)
+    assert sorted(c.params["chat_id"] for c in sends(harness)) == BACKLOG
+    for chat in BACKLOG:
+        assert (await delivery_of(harness, chat)).status is DeliveryStatus.SENT
+
+
+async def test_a_batch_claimed_ahead_goes_back_unsent_at_shutdown(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    await add_people(harness, BACKLOG, NINE)
+    clock.set(NINE)
+    harness.dispatcher.batch_size, harness.dispatcher.recheck_every = 4, 2
+    harness.double.latency = 0.05
+    sizes = claims_counted(harness)
+    tick = asyncio.create_task(harness.tick())
+    while len(sizes) < 2:  # the next batch is claimed while the first still sends
+        assert not tick.done()
+        await asyncio.sleep(0.005)
+    begin_shutdown(harness.application)
+    await asyncio.wait_for(tick, 5)
+    sent = [c.params["chat_id"] for c in sends(harness)]
+    assert 0 < len(sent) < 8 and len(set(sent)) == len(sent)
+    handed_back = 0
+    for chat in BACKLOG[:8]:  # the two batches claimed
+        delivery = await delivery_of(harness, chat)
+        if chat in sent:
+            assert delivery.status is DeliveryStatus.SENT
+            continue
+        # Handed back: claimable at once, no attempt counted, nothing doubted.
+        assert delivery.status is DeliveryStatus.CLAIMED
+        assert delivery.retry_at is not None and delivery.retry_at <= clock()
+        assert (delivery.attempts, delivery.uncertain) == (0, 0)
+        handed_back += 1
+    assert handed_back == 8 - len(sent)
+    # The next start sends the rest, each once.
+    harness.double.latency = 0.0
+    after_restart = own_dispatcher(harness, clock)
+    while (await after_restart.tick()).claimed:
+        pass
+    assert sorted(c.params["chat_id"] for c in sends(harness)) == BACKLOG
+
+
+async def test_a_tick_that_ends_on_its_budget_with_a_backlog_is_followed_at_once(
+    harness: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long backlog is drained in ticks of a bounded length (each one logged and counted),
+    with no wait for the job queue's next second in between."""
+    await add_people(harness, BACKLOG, NINE)
+    clock.set(NINE)
+    harness.dispatcher.batch_size = 4
+    monkeypatch.setattr(dispatcher_module, "TICK_BUDGET_SECONDS", 0.0)  # one batch a tick
+    sizes = claims_counted(harness)
+    await dispatcher_job(SimpleNamespace(application=harness.application))  # type: ignore[arg-type]
+    assert sizes[:3] == [4, 4, 2]
+    assert sorted(c.params["chat_id"] for c in sends(harness)) == BACKLOG

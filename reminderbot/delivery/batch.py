@@ -168,6 +168,8 @@ class TickStats:
         default_factory=lambda: defaultdict(int)
     )
     lateness: list[float] = field(default_factory=list)
+    # The tick ended on its time budget with a backlog still due: the next may start at once.
+    backlog: bool = False
 
     def skip(self, reason: Reason) -> None:
         self.skipped += 1

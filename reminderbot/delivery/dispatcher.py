@@ -97,6 +97,8 @@ class Dispatcher:
         self.oldest_unsent: datetime | None = None
         # Set by begin_stop: no new claim, no new send; unsent claims are handed back.
         self.stopping = asyncio.Event()
+        # How long the last claim took: the next batch is claimed that far ahead (``_drain``).
+        self._claim_seconds = 0.0
 
     # ----------------------------------------------------------------- for operators
     @property
@@ -142,23 +144,54 @@ class Dispatcher:
             self.oldest_unsent = earliest.oldest_unsent()
             if not leading or not earliest.anything_due(self.clock(), self.lookahead):
                 return stats
-            first = True
-            while not self.stopping.is_set():
-                if not first and not await self._leading():
-                    break
-                outgoing = await self._claim(stats, end_pauses=first)
-                first = False
-                if outgoing:
-                    await self._send_all(outgoing, stats)
-                full = len(outgoing) >= self.batch_size
-                if not full or monotonic_time.monotonic() - started > TICK_BUDGET_SECONDS:
-                    break
+            await self._drain(stats, started)
             self.pacer.forget_idle_chats()
             self.changes.prune()
         finally:
             self._note_telegram(stats)
             self._running = False
         return stats
+
+    async def _drain(self, stats: TickStats, started: float) -> None:
+        """Claim and send batch after batch while a backlog lasts (within the tick's budget).
+        The next batch is claimed while the last messages of this one go out, so a paced
+        backlog does not stop for the claim's fraction of a second between batches."""
+        outgoing = await self._claim(stats, end_pauses=True)
+        next_batch: asyncio.Task[list[Outgoing]] | None = None
+
+        def claim_ahead(left: int) -> None:
+            # ``left`` messages remain to send: start the next claim once they take no longer
+            # than about two claims (then it is ready when they are gone).
+            nonlocal next_batch
+            if next_batch is None and left * self.pacer.interval <= 2 * self._claim_seconds:
+                next_batch = asyncio.create_task(self._claim(stats))
+
+        try:
+            while outgoing:
+                more = (
+                    len(outgoing) >= self.batch_size
+                    and monotonic_time.monotonic() - started <= TICK_BUDGET_SECONDS
+                )
+                await self._send_all(outgoing, stats, claim_ahead if more else None)
+                if not more or self.stopping.is_set():
+                    stats.backlog = len(outgoing) >= self.batch_size and not more
+                    break
+                if next_batch is not None:
+                    outgoing, next_batch = await next_batch, None
+                elif await self._leading():
+                    outgoing = await self._claim(stats)
+                else:
+                    break
+        finally:
+            if next_batch is not None:
+                # Stopping, or the batch failed: what was claimed ahead goes back unsent. A
+                # claim that failed rolled back and holds nothing.
+                try:
+                    ahead = await next_batch
+                except Exception:
+                    ahead = []
+                if ahead:
+                    await self._hand_back([ahead], stats)
 
     def _note_telegram(self, stats: TickStats) -> None:
         """One line when sends start coming back unhandled by the Bot API, one when they
@@ -197,6 +230,13 @@ class Dispatcher:
     # ----------------------------------------------------------------- claiming
     async def _claim(self, stats: TickStats, *, end_pauses: bool = False) -> list[Outgoing]:
         """One transaction: ended pauses, retries, then due occurrences, up to a batch."""
+        began = monotonic_time.monotonic()
+        try:
+            return await self._claim_once(stats, end_pauses=end_pauses)
+        finally:
+            self._claim_seconds = monotonic_time.monotonic() - began
+
+    async def _claim_once(self, stats: TickStats, *, end_pauses: bool) -> list[Outgoing]:
         now = self.clock()
         notices: list[PauseEnd] = []
         async with self.sessions.begin() as session:
@@ -213,7 +253,13 @@ class Dispatcher:
         return outgoing
 
     # ----------------------------------------------------------------- sending
-    async def _send_all(self, outgoing: Sequence[Outgoing], stats: TickStats) -> None:
+    async def _send_all(
+        self,
+        outgoing: Sequence[Outgoing],
+        stats: TickStats,
+        before_chunk: Callable[[int], None] | None = None,
+    ) -> None:
+        """Send a batch chunk by chunk; ``before_chunk`` hears how many are left each time."""
         semaphore = asyncio.Semaphore(MAX_IN_FLIGHT)
         outgoing = sorted(outgoing, key=lambda message: message.due_at)
         # Not yet finished, so their leases are kept alive while they wait.
@@ -229,9 +275,16 @@ class Dispatcher:
         # People Telegram refused as blocked or gone earlier in this batch: a read that ran
         # beside that send may not have seen it written.
         unreachable: set[int] = set()
+        # The chunk before's outcomes, being written while the lead is confirmed for this one.
+        recording: asyncio.Task[None] | None = None
         try:
             for index, chunk in enumerate(chunks):
-                if not await self._may_go_on():
+                go_on = await self._may_go_on()
+                if recording is not None:
+                    # Written before this chunk sends: a crash repeats at most one chunk.
+                    await recording
+                    recording = None
+                if not go_on:
                     # Shutdown, or the lead is lost: what is left goes back unsent, for the
                     # next leader (or the next start) to claim at once.
                     await self._hand_back(chunks[index:], stats)
@@ -247,6 +300,8 @@ class Dispatcher:
                     gates[person_id] = GONE
                 if index + 1 < len(chunks):
                     snapshot = asyncio.create_task(self._snapshot(chunks[index + 1]))
+                if before_chunk is not None:
+                    before_chunk(len(pending))
                 outcomes: list[Outcome] = []
 
                 async def one(
@@ -262,11 +317,16 @@ class Dispatcher:
 
                 await asyncio.gather(*(one(message) for message in chunk))
                 unreachable.update(o.message.person_id for o in outcomes if o.unreachable)
-                # Written per chunk: a crash or a database error repeats at most this chunk.
-                await self.recorder.record(self.sessions, outcomes)
-                for message in chunk:
-                    del pending[message.delivery_id]
+                # Written per chunk (a database error holds them for the next try).
+                recording = asyncio.create_task(self._record(chunk, outcomes, pending))
+            if recording is not None:
+                await recording
+                recording = None
         finally:
+            if recording is not None:
+                # A failure elsewhere: what was sent is still written down.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await recording
             for task in (keeper, snapshot):
                 if task is not None:
                     task.cancel()
@@ -277,6 +337,13 @@ class Dispatcher:
         # One more try for outcomes a database error held back; if it still fails the tick
         # fails (logged once), and the next tick writes them before it claims anything.
         await self.recorder.flush(self.sessions)
+
+    async def _record(
+        self, chunk: Sequence[Outgoing], outcomes: list[Outcome], pending: dict[int, Outgoing]
+    ) -> None:
+        await self.recorder.record(self.sessions, outcomes)
+        for message in chunk:
+            del pending[message.delivery_id]
 
     async def _hand_back(self, chunks: Sequence[Sequence[Outgoing]], stats: TickStats) -> None:
         now = self.clock()
