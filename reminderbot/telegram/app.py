@@ -321,7 +321,12 @@ async def _count_update(update: Update, context: BotContext) -> None:
 
 
 async def _tick(context: BotContext) -> None:
-    await run_tick(context.application.bot_data[DISPATCHER_KEY], metrics_of(context.application))
+    dispatcher: Dispatcher = context.application.bot_data[DISPATCHER_KEY]
+    metrics = metrics_of(context.application)
+    # A tick that stopped on its time budget with a backlog left is followed at once, not at
+    # the next second: at a paid 1,000 a second, that wait would be a thousand reminders late.
+    while (stats := await tick_once(dispatcher, metrics)) is not None and stats.backlog:
+        pass
 
 
 def tick_figures(stats: TickStats) -> TickFigures:
@@ -345,6 +350,11 @@ async def run_tick(dispatcher: Dispatcher, metrics: Metrics | None = None) -> bo
     per outage, not every second. Returns whether the tick went through.
 
     A tick that did work logs one line of counts (ids and words never), and feeds /metrics."""
+    return await tick_once(dispatcher, metrics) is not None
+
+
+async def tick_once(dispatcher: Dispatcher, metrics: Metrics | None = None) -> TickStats | None:
+    """``run_tick``, returning what the tick did, or None when it could not go through."""
     started = time_monotonic()
     try:
         stats = await dispatcher.tick()
@@ -352,7 +362,7 @@ async def run_tick(dispatcher: Dispatcher, metrics: Metrics | None = None) -> bo
         if not dispatcher.failing:
             log.error("dispatcher cannot reach the database: %s", type(exc).__name__)
         dispatcher.failing = True
-        return False
+        return None
     if dispatcher.failing:
         log.info("dispatcher reaches the database again")
     dispatcher.failing = False
@@ -367,7 +377,7 @@ async def run_tick(dispatcher: Dispatcher, metrics: Metrics | None = None) -> bo
             figures.skipped,
             figures.failed,
         )
-    return True
+    return stats
 
 
 def begin_shutdown(application: Application) -> None:  # type: ignore[type-arg]
