@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Result,
+    Row,
+    Table,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +49,8 @@ from reminderbot.storage.models import ConsentState, Delivery, DeliveryStatus, P
 LEASE = timedelta(minutes=2)
 # Rows judged between two looks at the event loop while claiming (see ``occurrences``).
 YIELD_EVERY = 50
+# Rows written by one statement while claiming.
+WRITE_PART = 250
 
 # A schedule's next occurrence by (local time, timezone, weekdays, after), within one claim.
 _NextDueMemo = dict[tuple[time, str, int, datetime], datetime | None]
@@ -59,6 +71,20 @@ _ADVANCE = (
 )
 # The fresh read right before sending: plain columns, no ORM objects (it runs per chunk).
 _GATES = select(Person.id, *GATE_READS).where(Person.id.in_(bindparam("ids", expanding=True)))
+
+
+async def _in_parts(
+    session: AsyncSession, statement: Executable, rows: list[dict[str, Any]]
+) -> list[Result[Any]]:
+    """Execute for many rows, a part at a time with a look at the event loop between parts:
+    preparing thousands of rows (encrypting some of their values) at once would hold up the
+    sends of a batch still going out (see ``YIELD_EVERY``)."""
+    results = []
+    for start in range(0, len(rows), WRITE_PART):
+        if start:
+            await asyncio.sleep(0)
+        results.append(await session.execute(statement, rows[start : start + WRITE_PART]))
+    return results
 
 
 async def read_gates(
@@ -296,9 +322,9 @@ class Claimer:
         # at thousands of rows; by id, the order the ORM takes its row locks in.
         if rotated:
             rotated.sort(key=lambda row: row["key"])
-            await session.execute(_ROTATE, rotated)
+            await _in_parts(session, _ROTATE, rotated)
         advanced.sort(key=lambda row: row["key"])
-        await session.execute(_ADVANCE, advanced)
+        await _in_parts(session, _ADVANCE, advanced)
         inserted = await self._insert(session, records)
         stats.claimed += len(rows)
         people = {person.id: person for _, person in rows}
@@ -420,8 +446,8 @@ class Claimer:
             .on_conflict_do_nothing(index_elements=["schedule_id", "due_at"])
             .returning(_DELIVERIES.c.id, _DELIVERIES.c.schedule_id, _DELIVERIES.c.due_at)
         )
-        result = await session.execute(statement, [record.row() for record in records])
-        return {(row.schedule_id, row.due_at): row.id for row in result}
+        results = await _in_parts(session, statement, [record.row() for record in records])
+        return {(row.schedule_id, row.due_at): row.id for result in results for row in result}
 
     # ----------------------------------------------------------------- the message
     def render(

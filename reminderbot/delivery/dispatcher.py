@@ -275,16 +275,12 @@ class Dispatcher:
         # People Telegram refused as blocked or gone earlier in this batch: a read that ran
         # beside that send may not have seen it written.
         unreachable: set[int] = set()
-        # The chunk before's outcomes, being written while the lead is confirmed for this one.
+        # The chunk before's outcomes, being written while this one sends: a crash repeats at
+        # most those two chunks (a fifth of a second of sending) and the sends never wait.
         recording: asyncio.Task[None] | None = None
         try:
             for index, chunk in enumerate(chunks):
-                go_on = await self._may_go_on()
-                if recording is not None:
-                    # Written before this chunk sends: a crash repeats at most one chunk.
-                    await recording
-                    recording = None
-                if not go_on:
+                if not await self._may_go_on():
                     # Shutdown, or the lead is lost: what is left goes back unsent, for the
                     # next leader (or the next start) to claim at once.
                     await self._hand_back(chunks[index:], stats)
@@ -317,6 +313,8 @@ class Dispatcher:
 
                 await asyncio.gather(*(one(message) for message in chunk))
                 unreachable.update(o.message.person_id for o in outcomes if o.unreachable)
+                if recording is not None:
+                    await recording
                 # Written per chunk (a database error holds them for the next try).
                 recording = asyncio.create_task(self._record(chunk, outcomes, pending))
             if recording is not None:
