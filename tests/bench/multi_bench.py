@@ -15,7 +15,8 @@ ticking like the JobQueue does. Figures:
     python -m tests.bench.multi_bench --only rate --rate 1000 --due 30000   # paid broadcast
 
 --rate 1000 is REMINDERBOT_PAID_BROADCAST's rate: Telegram then allows 1,000 a second, and the
-429s are counted against that. Target for the rate: >= 95% of it, and no 429.
+429s are counted against that. Target for the rate: >= 95% of it (>= 85% of 30/s, where
+reminders keep 4/s for replies), and no 429.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ from tests.support.databases import POSTGRES_URL
 SCHEMA = "reminderbot_multibench"
 TELEGRAM_LIMIT = 30
 PAID_BROADCAST_LIMIT = 1000  # what Telegram allows a bot with paid broadcasts enabled
+
+
+def target_pct(rate: float) -> int:
+    """The share of the rate reminders should reach: at 30/s they keep 4/s for replies
+    (``pacing.reminder_rate``: 25.85/s, 86%), at a paid 1,000/s the same 4 are 0.4%."""
+    return 95 if rate > TELEGRAM_LIMIT else 85
 
 
 def telegram_limit(rate: float) -> int:
@@ -260,7 +267,7 @@ def main() -> int:
         print(
             f"  achieved {rate['achieved_per_s']}/s ({rate['of_rate_pct']}% of {r}),"
             f" busiest second {rate['busiest_second']}, 429s {rate['429s']}"
-            f"   target >= 95%, 0 429s"
+            f"   target >= {target_pct(rate['rate'])}%, 0 429s"
         )
     return 0
 
