@@ -307,7 +307,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from reminderbot.content.usage import scan_code
     from reminderbot.logs import configure
     from reminderbot.resources import unserved_edits_note
-    from reminderbot.storage.db import create_engine, create_session_factory
+    from reminderbot.storage.db import create_session_factory, serving_engine
     from reminderbot.telegram.app import build_application, oversized_messages
     from reminderbot.telegram.contacts import example_warning
     from reminderbot.telegram.context import AppState
@@ -329,7 +329,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     database = _database_file(settings.database_url)  # before the engine creates it
     _hold_database(settings.database_url)  # until this process exits
-    engine = create_engine(settings.database_url)
+    engine = serving_engine(settings.database_url)
     state = AppState(settings=settings, catalog=catalog, sessions=create_session_factory(engine))
     oversized = oversized_messages(state)
     if oversized is not None:

@@ -115,6 +115,23 @@ def create_engine(
     )
 
 
+# The running bot's queries on PostgreSQL: a network cut without a FIN would otherwise hold a
+# query (and the person's reply, or the dispatcher's tick) until TCP gives up, about a quarter
+# of an hour on Linux. A query of the running bot takes milliseconds; the migration engine has
+# no such limit (an index built on millions of rows may rightly take minutes).
+QUERY_TIMEOUT_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+def serving_engine(url: str, *, connect_args: dict[str, Any] | None = None) -> AsyncEngine:
+    """The engine ``reminderbot run`` serves with: every PostgreSQL query and connection
+    attempt gives up after a bounded time, and the caller's database-error path takes over."""
+    if is_sqlite(url):
+        return create_engine(url, connect_args=connect_args)
+    limits = {"command_timeout": QUERY_TIMEOUT_SECONDS, "timeout": CONNECT_TIMEOUT_SECONDS}
+    return create_engine(url, connect_args=limits | (connect_args or {}))
+
+
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     # expire_on_commit=False: objects stay readable after the caller's transaction ends.
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=_Session)
