@@ -214,3 +214,26 @@ async def test_a_tick_that_ends_on_its_budget_with_a_backlog_is_followed_at_once
     await dispatcher_job(SimpleNamespace(application=harness.application))  # type: ignore[arg-type]
     assert sizes[:3] == [4, 4, 2]
     assert sorted(c.params["chat_id"] for c in sends(harness)) == BACKLOG
+
+
+async def test_a_batch_claimed_ahead_for_the_next_tick_goes_back_if_it_stops_first(
+    harness: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_people(harness, BACKLOG, NINE)
+    clock.set(NINE)
+    harness.dispatcher.batch_size = 4
+    monkeypatch.setattr(dispatcher_module, "TICK_BUDGET_SECONDS", 0.0)
+    first = await harness.tick()
+    assert first.backlog and first.sent == 4  # and the next four are claimed ahead
+    begin_shutdown(harness.application)
+    assert (await harness.tick()).sent == 0
+    unsent = [chat for chat in BACKLOG if chat not in {c.params["chat_id"] for c in sends(harness)}]
+    held = [await delivery_of(harness, chat) for chat in unsent[:4]]
+    for delivery in held:  # handed back: claimable at once, no attempt counted, nothing doubted
+        assert delivery.status is DeliveryStatus.CLAIMED
+        assert delivery.retry_at is not None and delivery.retry_at <= clock()
+        assert (delivery.attempts, delivery.uncertain) == (0, 0)
+    after_restart = own_dispatcher(harness, clock)
+    while (await after_restart.tick()).claimed:
+        pass
+    assert sorted(c.params["chat_id"] for c in sends(harness)) == BACKLOG

@@ -99,6 +99,8 @@ class Dispatcher:
         self.stopping = asyncio.Event()
         # How long the last claim took: the next batch is claimed that far ahead (``_drain``).
         self._claim_seconds = 0.0
+        # A batch claimed ahead when the tick before ended on its budget: this tick's first.
+        self._ahead: list[Outgoing] = []
 
     # ----------------------------------------------------------------- for operators
     @property
@@ -129,7 +131,7 @@ class Dispatcher:
     async def tick(self) -> TickStats:
         """One pass; drains a backlog in bounded batches. Overlapping calls return at once."""
         stats = TickStats()
-        if self._running or self.stopping.is_set():
+        if self._running:
             return stats
         # Everything this tick sends is paced here, and a 429 is handled here (not retried
         # by the bot's own reply retries, telegram/retries.py).
@@ -137,12 +139,18 @@ class Dispatcher:
         self._running = True
         started = monotonic_time.monotonic()
         try:
+            if self.stopping.is_set():
+                await self._hand_back_ahead(stats)
+                return stats
             # Outcomes held back by a database error first, leader or not: they are sent.
             await self.recorder.flush(self.sessions)
             leading = await self._leading()
             earliest = await self._earliest()
             self.oldest_unsent = earliest.oldest_unsent()
-            if not leading or not earliest.anything_due(self.clock(), self.lookahead):
+            if not leading:
+                await self._hand_back_ahead(stats)
+                return stats
+            if not self._ahead and not earliest.anything_due(self.clock(), self.lookahead):
                 return stats
             await self._drain(stats, started)
             self.pacer.forget_idle_chats()
@@ -156,7 +164,9 @@ class Dispatcher:
         """Claim and send batch after batch while a backlog lasts (within the tick's budget).
         The next batch is claimed while the last messages of this one go out, so a paced
         backlog does not stop for the claim's fraction of a second between batches."""
-        outgoing = await self._claim(stats, end_pauses=True)
+        outgoing, self._ahead = self._ahead, []
+        if not outgoing:
+            outgoing = await self._claim(stats, end_pauses=True)
         next_batch: asyncio.Task[list[Outgoing]] | None = None
 
         def claim_ahead(left: int) -> None:
@@ -168,13 +178,16 @@ class Dispatcher:
 
         try:
             while outgoing:
-                more = (
-                    len(outgoing) >= self.batch_size
-                    and monotonic_time.monotonic() - started <= TICK_BUDGET_SECONDS
-                )
-                await self._send_all(outgoing, stats, claim_ahead if more else None)
-                if not more or self.stopping.is_set():
-                    stats.backlog = len(outgoing) >= self.batch_size and not more
+                full = len(outgoing) >= self.batch_size
+                await self._send_all(outgoing, stats, claim_ahead if full else None)
+                if not full or self.stopping.is_set():
+                    break
+                if monotonic_time.monotonic() - started > TICK_BUDGET_SECONDS:
+                    # The tick ends on its budget (its figures go to the log and /metrics);
+                    # the batch claimed ahead is the next tick's first, which starts at once.
+                    stats.backlog = True
+                    if next_batch is not None:
+                        self._ahead, next_batch = await next_batch, None
                     break
                 if next_batch is not None:
                     outgoing, next_batch = await next_batch, None
@@ -192,6 +205,13 @@ class Dispatcher:
                     ahead = []
                 if ahead:
                     await self._hand_back([ahead], stats)
+
+    async def _hand_back_ahead(self, stats: TickStats) -> None:
+        """A batch claimed ahead by the tick before, not to be sent by this one (stopping, or
+        the lead is lost): back, for the next leader or the next start."""
+        ahead, self._ahead = self._ahead, []
+        if ahead:
+            await self._hand_back([ahead], stats)
 
     def _note_telegram(self, stats: TickStats) -> None:
         """One line when sends start coming back unhandled by the Bot API, one when they
