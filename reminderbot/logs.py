@@ -45,6 +45,25 @@ class QuietGatewayPages(logging.Filter):
         )
 
 
+class WithholdUpdateData(logging.Filter):
+    """python-telegram-bot logs the whole answer of a getUpdates it cannot read, a person's
+    words included, at CRITICAL. The poller reads those updates one by one and logs which
+    one it skipped; this keeps the line and drops the data (and the traceback, whose message
+    may quote it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("telegram") and str(record.msg).startswith(
+            "Error while parsing updates"
+        ):
+            error = record.exc_info[1] if record.exc_info else None
+            cause = f" ({type(error).__name__})" if error is not None else ""
+            record.msg = f"python-telegram-bot could not read an update{cause}; data withheld"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -84,6 +103,7 @@ def configure(level: str, token: str | None = None, log_format: str = "text") ->
         handler.addFilter(RedactToken(token))
     handler.addFilter(QuietRetryLoop())
     handler.addFilter(QuietGatewayPages())
+    handler.addFilter(WithholdUpdateData())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -3,6 +3,8 @@ counts only, never the token."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Iterator
@@ -11,10 +13,13 @@ from datetime import UTC, datetime
 import pytest
 
 from reminderbot.logs import configure
+from reminderbot.sandbox.state import Person as SandboxPerson
 from reminderbot.telegram.app import metrics_of, run_tick
+from reminderbot.telegram.serve import Poller
 from tests.support.harness import TOKEN, BotHarness, FakeClock
 
 ALEX = 6_660_101
+SECRET = "words-only-alex-wrote"
 
 
 @pytest.fixture
@@ -63,3 +68,37 @@ async def test_a_tick_that_did_work_logs_one_line_of_counts(
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tick:")]
     assert line == "tick: claimed 1, sent 1, skipped 0, failed 0"
     assert str(ALEX) not in caplog.text
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_an_update_that_cannot_be_read_is_skipped_by_number_and_its_words_never_logged(
+    harness: BotHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A message of a shape python-telegram-bot cannot read (say, after a Bot API change):
+    before, the library logged the whole getUpdates answer, words and all, at CRITICAL, and the
+    polling loop ended on the error, and with it the bot."""
+    configure("INFO", TOKEN)
+    state = harness.double.state
+    state.add_person(SandboxPerson(user_id=ALEX, first_name="Alex", label="Alex", started=True))
+    unreadable = state.push_update(
+        "message",
+        {"message_id": 1, "date": 1767225600, "chat": "a shape nobody knows", "text": SECRET},
+    )
+    state.send_text(ALEX, "/start")
+    poller = Poller(harness.application, lambda: None)
+    polling = asyncio.create_task(poller.run())
+    try:
+        while not harness.seen(ALEX):  # the update after it is handled
+            assert not polling.done(), polling.exception()
+            await asyncio.sleep(0.02)
+        while state.pending_updates():  # and both are confirmed to Telegram
+            assert not polling.done(), polling.exception()
+            await asyncio.sleep(0.02)
+    finally:
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
+    err = capsys.readouterr().err
+    assert SECRET not in err
+    assert f"update_id={unreadable} could not be read" in err
+    assert "data withheld" in err

@@ -22,6 +22,7 @@ import contextlib
 import gc
 import logging
 import signal
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.error import BadRequest, Conflict, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
+from telegram.warnings import PTBUserWarning
 
 from reminderbot import __version__
 from reminderbot.config import Settings
@@ -119,11 +121,16 @@ class Poller:
                         # A webhook set before (webhook mode) would make getUpdates fail.
                         await bot.delete_webhook(drop_pending_updates=False)
                         webhook_removed = True
-                    updates = await bot.get_updates(
-                        offset=offset,
-                        timeout=0 if self._in_hand else POLL_SECONDS,
-                        allowed_updates=ALLOWED_UPDATES,
-                    )
+                    try:
+                        updates = await bot.get_updates(
+                            offset=offset,
+                            timeout=0 if self._in_hand else POLL_SECONDS,
+                            allowed_updates=ALLOWED_UPDATES,
+                        )
+                    except TelegramError:
+                        raise
+                    except Exception:  # an update python-telegram-bot cannot read
+                        updates = await self._readable_updates(offset)
                 except Conflict:
                     # Stop at once: one more getUpdates (a retry, or a confirmation on the way
                     # out) would end the other process's poll in turn.
@@ -149,6 +156,33 @@ class Poller:
                     )
         finally:
             self.running = False
+
+    async def _readable_updates(self, offset: int | None) -> list[Update]:
+        """The same updates again, as Telegram's JSON, read one by one: an update that cannot
+        be read (a field of a shape this library does not know) is logged by its number and
+        skipped, and those around it are handled. Otherwise the polling would fail on it
+        forever, and with it the bot."""
+        bot = self.application.bot
+        with warnings.catch_warnings():
+            # It asks for get_updates, which is what could not read them.
+            warnings.simplefilter("ignore", PTBUserWarning)
+            raw = await bot.do_api_request(
+                "getUpdates",
+                api_kwargs={"offset": offset, "timeout": 0, "allowed_updates": ALLOWED_UPDATES},
+            )
+        readable = []
+        for data in raw if isinstance(raw, list) else []:
+            update_id = data.get("update_id") if isinstance(data, dict) else None
+            try:
+                readable.append(Update.de_json(data, bot))
+            except Exception as exc:
+                # The number and the error's type only: the update holds a person's words.
+                log.error(
+                    "update_id=%s could not be read (%s); skipped", update_id, type(exc).__name__
+                )
+                if isinstance(update_id, int) and update_id > self._newest:
+                    self._newest = update_id  # confirmed with the next fetch
+        return readable
 
     def _take(self, update: Update) -> None:
         self._newest = update.update_id
