@@ -45,6 +45,7 @@ __all__ = ["LEASE", "Dispatcher", "Reason", "TickStats"]
 # No send starts this close to the end of its lease (a send can take a few seconds).
 LEASE_MARGIN = timedelta(seconds=10)
 MAX_IN_FLIGHT = 32
+MAX_IN_FLIGHT_CAP = 250
 MAX_IN_TASK_429_WAITS = 3
 # How long one tick may keep draining a backlog before it lets the next tick start.
 TICK_BUDGET_SECONDS = 20.0
@@ -80,6 +81,10 @@ class Dispatcher:
         # Re-read pause/consent this often (in messages) while sending, for other instances'
         # changes; changes made in this process are seen at once through ``changes``.
         self.recheck_every = max(1, int((rate or 1000.0) / 10))
+        # Sends awaiting Telegram's answer at once: a quarter of a second's worth at the rate
+        # (a paid 1,000 a second with 50 ms round trips keeps 50 out), within the pool of
+        # connections python-telegram-bot opens (256).
+        self.max_in_flight = min(MAX_IN_FLIGHT_CAP, max(MAX_IN_FLIGHT, int((rate or 0) / 4)))
         # Claim what falls due before the next tick and send each at its due time, so a 1 s
         # tick adds no lateness of its own (and nothing ever leaves early).
         self.lookahead = timedelta(seconds=tick_seconds)
@@ -280,7 +285,7 @@ class Dispatcher:
         before_chunk: Callable[[int], None] | None = None,
     ) -> None:
         """Send a batch chunk by chunk; ``before_chunk`` hears how many are left each time."""
-        semaphore = asyncio.Semaphore(MAX_IN_FLIGHT)
+        semaphore = asyncio.Semaphore(self.max_in_flight)
         outgoing = sorted(outgoing, key=lambda message: message.due_at)
         # Not yet finished, so their leases are kept alive while they wait.
         pending = {message.delivery_id: message for message in outgoing}
@@ -293,11 +298,14 @@ class Dispatcher:
         # Telegram work side by side, and the read is still no older than one chunk.
         snapshot: asyncio.Task[tuple[float, dict[int, Gate]]] | None = None
         # People Telegram refused as blocked or gone earlier in this batch: a read that ran
-        # beside that send may not have seen it written.
+        # beside that send may not have seen it written. Looked at right before each send.
         unreachable: set[int] = set()
-        # The chunk before's outcomes, being written while this one sends: a crash repeats at
-        # most those two chunks (a fifth of a second of sending) and the sends never wait.
-        recording: asyncio.Task[None] | None = None
+        # Per chunk: its sends finish, then its outcomes are written, chunk after chunk. The
+        # next chunk starts once every send of this one has had its turn at the pacer, not
+        # once Telegram has answered them all: a round trip to Telegram never stops sending,
+        # and a crash repeats at most what went out in the last chunk or two plus one round
+        # trip (a fifth of a second of sending, and the answers not yet in).
+        finishing: list[asyncio.Task[None]] = []
         try:
             for index, chunk in enumerate(chunks):
                 if not await self._may_go_on():
@@ -312,39 +320,45 @@ class Dispatcher:
                     snapshot = asyncio.create_task(self._snapshot(chunk))
                 checked_at, gates = await snapshot
                 snapshot = None
-                for person_id in unreachable & gates.keys():
-                    gates[person_id] = GONE
                 if index + 1 < len(chunks):
                     snapshot = asyncio.create_task(self._snapshot(chunks[index + 1]))
                 if before_chunk is not None:
                     before_chunk(len(pending))
                 outcomes: list[Outcome] = []
+                turns = [asyncio.get_running_loop().create_future() for _ in chunk]
 
                 async def one(
                     message: Outgoing,
+                    turn: asyncio.Future[None],
                     checked_at: float = checked_at,
                     gates: dict[int, Gate] = gates,
                     outcomes: list[Outcome] = outcomes,
                 ) -> None:
-                    async with semaphore:
-                        outcome = await self._send_one(message, checked_at, gates, stats)
+                    try:
+                        async with semaphore:
+                            outcome = await self._send_one(
+                                message, checked_at, gates, stats, turn, unreachable
+                            )
+                    finally:
+                        _mark(turn)
                     if outcome is not None:
                         outcomes.append(outcome)
+                        if outcome.unreachable:
+                            unreachable.add(message.person_id)
 
-                await asyncio.gather(*(one(message) for message in chunk))
-                unreachable.update(o.message.person_id for o in outcomes if o.unreachable)
-                if recording is not None:
-                    await recording
-                # Written per chunk (a database error holds them for the next try).
-                recording = asyncio.create_task(self._record(chunk, outcomes, pending))
-            if recording is not None:
-                await recording
-                recording = None
+                sends = asyncio.gather(*(one(m, t) for m, t in zip(chunk, turns, strict=True)))
+                before = finishing[-1] if finishing else None
+                finishing.append(
+                    asyncio.create_task(self._finish(sends, before, chunk, outcomes, pending))
+                )
+                await asyncio.wait(turns)
+            if finishing:
+                await finishing[-1]
         finally:
-            if recording is not None:
+            for chunk_done in finishing:
                 # A failure elsewhere: what was sent is still written down.
                 with contextlib.suppress(asyncio.CancelledError):
-                    await recording
+                    await chunk_done
             for task in (keeper, snapshot):
                 if task is not None:
                     task.cancel()
@@ -356,9 +370,19 @@ class Dispatcher:
         # fails (logged once), and the next tick writes them before it claims anything.
         await self.recorder.flush(self.sessions)
 
-    async def _record(
-        self, chunk: Sequence[Outgoing], outcomes: list[Outcome], pending: dict[int, Outgoing]
+    async def _finish(
+        self,
+        sends: asyncio.Future[list[None]],
+        before: asyncio.Task[None] | None,
+        chunk: Sequence[Outgoing],
+        outcomes: list[Outcome],
+        pending: dict[int, Outgoing],
     ) -> None:
+        """A chunk's sends are answered: write their outcomes, after the chunk before's
+        (a database error holds them for the next try)."""
+        await sends
+        if before is not None:
+            await before
         await self.recorder.record(self.sessions, outcomes)
         for message in chunk:
             del pending[message.delivery_id]
@@ -382,18 +406,31 @@ class Dispatcher:
         return checked_at, await self._gates({message.person_id for message in chunk})
 
     async def _send_one(
-        self, message: Outgoing, checked_at: float, gates: dict[int, Gate], stats: TickStats
+        self,
+        message: Outgoing,
+        checked_at: float,
+        gates: dict[int, Gate],
+        stats: TickStats,
+        turn: asyncio.Future[None] | None = None,
+        unreachable: set[int] | None = None,
     ) -> Outcome | None:
-        """Send one message; what to record, or None to leave the row as it is."""
+        """Send one message; what to record, or None to leave the row as it is. ``turn`` is
+        marked once it has had its turn at the pacer."""
         try:
-            return await self._try_send(message, checked_at, gates, stats)
+            return await self._try_send(message, checked_at, gates, stats, turn, unreachable)
         except Exception as exc:  # a bug or bad data in one message never stops the others
             log_internal("sending delivery %s", message.delivery_id, message.person_id, exc)
             stats.fail(Reason.INTERNAL)
             return Outcome.finished(message, DeliveryStatus.FAILED, Reason.INTERNAL, self.clock())
 
     async def _try_send(
-        self, message: Outgoing, checked_at: float, gates: dict[int, Gate], stats: TickStats
+        self,
+        message: Outgoing,
+        checked_at: float,
+        gates: dict[int, Gate],
+        stats: TickStats,
+        turn: asyncio.Future[None] | None,
+        unreachable: set[int] | None,
     ) -> Outcome | None:
         for _ in range(MAX_IN_TASK_429_WAITS + 1):
             if not await self._wait_until_due(message):
@@ -402,6 +439,8 @@ class Dispatcher:
                 stats.note(Note.RELEASED)
                 return Outcome.released(message, message.due_at)
             await self.pacer.slot(message.chat_id)
+            if turn is not None:
+                _mark(turn)
             if message.lost:
                 return None  # the lease ran out and another instance may be sending it
             if self.stopping.is_set():
@@ -423,6 +462,8 @@ class Dispatcher:
                 gates[message.person_id] = fresh.get(message.person_id, GONE)
                 checked_at = self.changes.now()
             gate = gates.get(message.person_id, GONE)
+            if unreachable is not None and message.person_id in unreachable:
+                gate = GONE  # refused as blocked or gone by an earlier send of this batch
             if (reason := gate.reason_for(message.kind)) is not None:
                 stats.skip(reason)
                 return Outcome.finished(message, DeliveryStatus.SKIPPED, reason, self.clock())
@@ -480,3 +521,8 @@ class Dispatcher:
                     notice.person_id,
                     type(exc).__name__,
                 )
+
+
+def _mark(turn: asyncio.Future[None]) -> None:
+    if not turn.done():
+        turn.set_result(None)
