@@ -150,14 +150,19 @@ def claims_counted(harness: BotHarness) -> list[int]:
     return sizes
 
 
+async def backlog_in_batches_of_four(harness: BotHarness, clock: FakeClock) -> list[int]:
+    """Ten people due now, claimed four at a time, two to a chunk; the claims' sizes."""
+    await add_people(harness, BACKLOG, NINE)
+    clock.set(NINE)
+    harness.dispatcher.batch_size, harness.dispatcher.recheck_every = 4, 2
+    return claims_counted(harness)
+
+
 async def test_a_backlog_claimed_ahead_is_sent_once_each(
     harness: BotHarness, clock: FakeClock
 ) -> None:
     """Batches claimed while the one before still sends: nothing twice, nothing left."""
-    await add_people(harness, BACKLOG, NINE)
-    clock.set(NINE)
-    harness.dispatcher.batch_size, harness.dispatcher.recheck_every = 4, 2
-    sizes = claims_counted(harness)
+    sizes = await backlog_in_batches_of_four(harness, clock)
     stats = await harness.tick()
     assert sizes[:3] == [4, 4, 2] and stats.sent == len(BACKLOG)
     assert sorted(c.params["chat_id"] for c in sends(harness)) == BACKLOG
@@ -168,11 +173,8 @@ async def test_a_backlog_claimed_ahead_is_sent_once_each(
 async def test_a_batch_claimed_ahead_goes_back_unsent_at_shutdown(
     harness: BotHarness, clock: FakeClock
 ) -> None:
-    await add_people(harness, BACKLOG, NINE)
-    clock.set(NINE)
-    harness.dispatcher.batch_size, harness.dispatcher.recheck_every = 4, 2
+    sizes = await backlog_in_batches_of_four(harness, clock)
     harness.double.latency = 0.05
-    sizes = claims_counted(harness)
     tick = asyncio.create_task(harness.tick())
     while len(sizes) < 2:  # the next batch is claimed while the first still sends
         assert not tick.done()
