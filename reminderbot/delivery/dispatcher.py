@@ -306,6 +306,7 @@ class Dispatcher:
         # and a crash repeats at most what went out in the last chunk or two plus one round
         # trip (a fifth of a second of sending, and the answers not yet in).
         finishing: list[asyncio.Task[None]] = []
+        chunk_sends: list[asyncio.Future[list[None]]] = []
         try:
             for index, chunk in enumerate(chunks):
                 if not await self._may_go_on():
@@ -347,6 +348,7 @@ class Dispatcher:
                             unreachable.add(message.person_id)
 
                 sends = asyncio.gather(*(one(m, t) for m, t in zip(chunk, turns, strict=True)))
+                chunk_sends.append(sends)
                 before = finishing[-1] if finishing else None
                 finishing.append(
                     asyncio.create_task(self._finish(sends, before, chunk, outcomes, pending))
@@ -354,6 +356,12 @@ class Dispatcher:
                 await asyncio.wait(turns)
             if finishing:
                 await finishing[-1]
+        except asyncio.CancelledError:
+            # The tick itself is cancelled: the sends still in flight go with it (their rows
+            # come back after the lease), as they did when each chunk was awaited whole.
+            for sends in chunk_sends:
+                sends.cancel()
+            raise
         finally:
             for chunk_done in finishing:
                 # A failure elsewhere: what was sent is still written down.
